@@ -1,0 +1,30 @@
+"""The book builds with warnings as errors and prints no warning at all.
+
+This executes every notebook (through jupyter-cache) and writes the HTML into
+`_build/html`, exactly as `python3 tasks.py book` does.
+"""
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import ROOT, toc_files
+
+
+def test_book_builds_without_warnings():
+    jupyter_book = Path(sys.executable).parent / "jupyter-book"
+    result = subprocess.run(
+        [str(jupyter_book), "build", ".", "-W", "-n", "--keep-going"],
+        cwd=ROOT, capture_output=True, text=True, timeout=900,
+    )
+    log = result.stdout + result.stderr
+    assert result.returncode == 0, log[-6000:]
+    warnings = [line for line in log.splitlines() if re.search(r"\bWARNING\b|\bERROR\b", line)]
+    assert not warnings, "\n".join(warnings)
+    for page in toc_files():
+        html = ROOT / "_build" / "html" / page.relative_to(ROOT).with_suffix(".html")
+        assert html.is_file(), f"{html} was not built"
+        text = html.read_text()
+        assert "Traceback" not in text and "ModuleNotFoundError" not in text, f"{html.name} shows an error"

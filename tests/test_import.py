@@ -1,0 +1,45 @@
+"""The chapters' import line works from any working directory and stays light."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from conftest import ROOT
+
+IMPORT_LINE = "from utils import plt, Array, Float, Callable, jax, jnp, latex, gym"
+
+
+def run_python(code: str, cwd) -> str:
+    result = subprocess.run([sys.executable, "-c", code], cwd=cwd, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_import_line_from_an_unrelated_directory(tmp_path):
+    out = run_python(
+        IMPORT_LINE + "\nimport utils, gymnasium, jaxtyping, matplotlib.pyplot\n"
+        "assert gym is gymnasium and Array is jaxtyping.Array and Float is jaxtyping.Float\n"
+        "assert plt is matplotlib.pyplot and callable(latex) and jnp.ones(2).sum() == 2\n"
+        "print(utils.__file__)",
+        cwd=tmp_path,
+    )
+    assert out.strip() == str(ROOT / "utils" / "__init__.py")
+
+
+def test_import_trains_nothing_and_writes_nothing(tmp_path):
+    out = run_python(
+        "import sys, utils\n"
+        "heavy = sorted(m for m in sys.modules if m.startswith('utils.') and m.split('.')[1] in "
+        "{'reinforce', 'trpo', 'npg', 'ppo', 'rollouts', 'estimators'})\n"
+        "print(heavy)",
+        cwd=tmp_path,
+    )
+    assert out.strip() == "[]"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_house_style_is_applied():
+    from utils import plt
+
+    assert plt.rcParams["axes.spines.top"] is False
+    assert plt.rcParams["axes.grid"] is True
