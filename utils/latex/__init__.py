@@ -1,0 +1,121 @@
+"""Render a Python function as readable, MathJax-safe algorithm pseudocode.
+
+    from utils import latex
+
+    @latex
+    def sgd(theta_init, estimate_gradient, eta, n_steps):
+        \"\"\"Stochastic gradient ascent.\"\"\"
+        theta = theta_init
+        for k in range(n_steps):
+            theta = theta + eta * estimate_gradient(theta)
+        return theta
+
+`sgd` still runs as before (also under `jax.jit`); in Jupyter it displays as a titled,
+line-numbered algorithm, `sgd.to_latex()` gives the LaTeX source, and
+`latex(sgd, names={"estimate_gradient": r"\\widehat{\\nabla} J"})` adds name
+mappings for one function (`register_names`, also reachable as
+`latex.register_names`, adds them for the whole book).
+
+The output is a display-math `array` of numbered rows (title, docstring caption,
+`\\gets`, `\\textbf{for}`, `\\quad` indentation), using only macros of MathJax 3's base
+and ams packages, so that it typesets wherever the notebook goes: Jupyter Book
+(myst-nb turns the `text/latex` output into a Sphinx math block), JupyterLab,
+nbconvert, Colab and reveal.js slides. There is no `algorithmic`/`algpseudocode`
+environment, which MathJax lacks.
+
+Why our own `ast` renderer and not latexify-py: latexify's `algorithmic` mode (0.4)
+prints the docstring as a statement, module paths (`jnp.zeros_like`, `jax.grad(f)`),
+`range(n)` and raw `theta_init` literally, has no tuple unpacking, comprehensions or
+nested functions, and the project is unmaintained since 2024, so none of that will be
+fixed upstream. Its expression code would have to be overridden almost entirely, so
+this package is a small visitor over Python's `ast` instead: `_names.py` holds the one
+table of name mappings and the naming rules, `_render.py` one visitor method per
+construct. A construct it does not typeset (try, with, raise, import, f-strings, ...)
+raises `LatexRenderError`, naming the construct and its line; no statement is ever
+dropped.
+"""
+from __future__ import annotations
+
+import functools
+import inspect
+import types
+from collections.abc import Callable, Mapping
+
+from utils.latex._names import NAMES, check_names, register_names
+from utils.latex._render import AlgorithmRenderer, LatexRenderError
+
+__all__ = ["latex", "register_names", "LatexFunction", "LatexRenderError", "NAMES"]
+
+
+def assemble(title: str, caption: str | None, rows: list[tuple[bool, str]]) -> str:
+    """The algorithm block: title and caption between rules, then numbered rows."""
+    lines = [r"\begin{array}{r l}", r"\hline", rf"& {title} \\"]
+    if caption:
+        lines.append(rf"& {caption} \\")
+    lines.append(r"\hline")
+    number = 0
+    for numbered, text in rows:
+        label = ""
+        if numbered:
+            number += 1
+            label = rf"{{\scriptstyle {number}}}"
+        # Display style, so that sums carry their limits below and fractions are legible.
+        lines.append(rf"{label} & \displaystyle {text} \\")
+    lines += [r"\hline", r"\end{array}"]
+    return "\n".join(lines)
+
+
+class LatexFunction:
+    """A function that displays as its pseudocode; calling it calls the function.
+
+    `to_latex()` (or `.source`) is the LaTeX of the algorithm block, without math
+    delimiters; `_repr_latex_()` wraps it in `$$ ... $$` for Jupyter.
+    """
+
+    def __init__(self, fn: Callable, names: Mapping[str, str] | None = None):
+        functools.update_wrapper(self, fn)
+        # The source is that of the innermost function (below e.g. a `jax.jit`); calls
+        # still go through `fn`.
+        title, caption, rows = AlgorithmRenderer(inspect.unwrap(fn), dict(names or {})).render()
+        self.source = assemble(title, caption, rows)
+
+    def __call__(self, *args, **kwargs):
+        return self.__wrapped__(*args, **kwargs)
+
+    def __get__(self, instance, owner=None):
+        # Decorating a method: bind like the plain function would.
+        return self if instance is None else types.MethodType(self, instance)
+
+    def to_latex(self) -> str:
+        return self.source
+
+    def _repr_latex_(self) -> str:
+        return f"$$\n{self.source}\n$$"
+
+    def __repr__(self) -> str:
+        return f"<pseudocode of {self.__wrapped__!r}>"
+
+
+def latex(fn: Callable | None = None, *, names: Mapping[str, str] | None = None):
+    """Decorator (`@latex`, `@latex(names={...})`) and call (`latex(f, names={...})`).
+
+    Returns a `LatexFunction`: it behaves as `fn` (same results, name, docstring and
+    signature; works under `jax.jit`) and displays as `fn`'s pseudocode. `names` maps
+    identifiers to LaTeX for this function only, on top of the book-wide `NAMES`.
+    Raises `LatexRenderError` (a ValueError) for syntax it does not typeset.
+    """
+    extra = check_names(names, "names") if names is not None else None
+    if fn is None:
+        return functools.partial(latex, names=extra)
+    if isinstance(fn, LatexFunction):
+        fn = fn.__wrapped__
+    innermost = inspect.unwrap(fn) if callable(fn) else fn
+    if not inspect.isfunction(innermost):
+        raise TypeError(f"latex expects a function defined with def, got {type(fn).__name__}")
+    if innermost.__name__ == "<lambda>":
+        raise ValueError("latex expects a function defined with def, got a lambda")
+    return LatexFunction(fn, extra)
+
+
+# Chapters import only `latex`; `latex.register_names(theta=...)` saves them an import.
+latex.register_names = register_names

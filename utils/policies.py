@@ -1,0 +1,335 @@
+"""Parameterised policies, each with `sample`, `log_prob` and its closed-form score.
+
+A policy is a `Policy`: a NamedTuple of pure functions (PureJaxRL style), so
+it can be passed into `jax.jit`-ed code as a static argument and its
+parameters are an ordinary pytree. For every parameterisation, `score` is the
+closed form the chapter derives for the score function `∇_θ log π_θ(a|s)`;
+the tests check each one against `jax.grad(log_prob)`.
+
+All functions act on one observation and one action; `jax.vmap` them over a
+batch.
+
+- `tabular_softmax`: `π_θ(a|s) = exp(θ_{s,a}) / Σ_{a'} exp(θ_{s,a'})`,
+  score `e_s ⊗ (e_a − π_θ(·|s))`.
+- `linear_softmax`: `π_θ(a|s) ∝ exp(θᵀφ(s,a))`,
+  score `φ(s,a) − E_{a'∼π_θ(s)}[φ(s,a')]`.
+- `mlp_softmax`: `π_θ(a|s) ∝ exp(f_θ(s,a))` with `f_θ` a small MLP,
+  score `∇f_θ(s,a) − E_{a'∼π_θ(s)}[∇f_θ(s,a')]`.
+- `diagonal_gaussian`: `π_θ(·|s) = N(μ_θ(s), diag σ²)`, score with respect to
+  the mean parameters `∇μ_θ(s)ᵀ (a − μ_θ(s))/σ²` and, when `σ` is learned,
+  with respect to `log σ` `(a − μ_θ(s))²/σ² − 1`.
+"""
+from __future__ import annotations
+
+import functools
+import math
+import operator
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, Float, Int, PRNGKeyArray
+
+Params = Any  # a pytree of arrays
+Obs = Any  # an integer state (tabular) or a float vector
+Action = Any  # an integer (discrete) or a float vector (continuous)
+
+
+class Policy(NamedTuple):
+    """A parameterised policy `π_θ(a|s)` as a bundle of pure functions.
+
+    - `init(key) -> params`: initial parameters `θ`.
+    - `dist(params, obs)`: the parameters of the action distribution at `obs`:
+      the logits `"A"` for softmax policies, `(mean "D", log_std "D")` for the
+      Gaussian.
+    - `sample(key, params, obs) -> action`.
+    - `log_prob(params, obs, action) -> scalar`: `log π_θ(a|s)`.
+    - `score(params, obs, action) -> params-shaped pytree`:
+      `∇_θ log π_θ(a|s)` in closed form.
+    - `name`: what the error messages call it.
+
+    The constructors return the same `Policy` object for the same arguments,
+    so passing a policy to a jitted function as a static argument compiles once.
+    """
+
+    init: Callable[[PRNGKeyArray], Params]
+    dist: Callable[[Params, Obs], Any]
+    sample: Callable[[PRNGKeyArray, Params, Obs], Action]
+    log_prob: Callable[[Params, Obs, Action], Float[Array, ""]]
+    score: Callable[[Params, Obs, Action], Params]
+    name: str
+
+
+# --------------------------------------------------------------------------
+# Bad input: checked eagerly, before anything is traced.
+# --------------------------------------------------------------------------
+
+
+def _describe(tree) -> str:
+    leaves = jax.tree_util.tree_leaves_with_path(tree)
+    return ", ".join(
+        f"{jax.tree_util.keystr(path) or 'θ'}: {tuple(jnp.shape(leaf))}" for path, leaf in leaves
+    )
+
+
+def check_params(policy: Policy, params: Params, argname: str = "params") -> None:
+    """Raise a ValueError naming `argname` unless `params` has the structure and
+    shapes of `policy.init(key)`. Call it eagerly, outside `jit`."""
+    expected = jax.eval_shape(policy.init, jax.random.key(0))
+    exp_def = jax.tree_util.tree_structure(expected)
+    try:
+        got_def = jax.tree_util.tree_structure(params)
+    except Exception as err:  # pragma: no cover - tree_structure accepts anything
+        raise ValueError(f"{argname} must be a pytree of arrays for {policy.name}") from err
+    ok = got_def == exp_def
+    if ok:
+        for want, got in zip(jax.tree_util.tree_leaves(expected), jax.tree_util.tree_leaves(params)):
+            if not hasattr(got, "shape") or tuple(got.shape) != tuple(want.shape):
+                ok = False
+                break
+            if not jnp.issubdtype(got.dtype, jnp.floating):
+                ok = False
+                break
+    if not ok:
+        raise ValueError(
+            f"{argname} does not fit the policy {policy.name}: expected float arrays "
+            f"{{{_describe(expected)}}}, got {{{_describe(params)}}}"
+        )
+
+
+def _check_positive_int(value, argname: str) -> int:
+    try:
+        ok = not isinstance(value, bool) and operator.index(value) >= 1
+    except TypeError:
+        ok = False
+    if not ok:
+        raise ValueError(f"{argname} must be a positive int, got {value!r}")
+    return operator.index(value)
+
+
+# --------------------------------------------------------------------------
+# Softmax policies over discrete actions: the score is (e_a − π) pulled back
+# through the logits, which is the closed form of every example in the chapter.
+# --------------------------------------------------------------------------
+
+
+def _softmax_policy(init, logits_fn, name: str) -> Policy:
+    def dist(params, obs) -> Float[Array, " A"]:
+        return logits_fn(params, obs)
+
+    def sample(key, params, obs) -> Int[Array, ""]:
+        return jax.random.categorical(key, logits_fn(params, obs))
+
+    def log_prob(params, obs, action) -> Float[Array, ""]:
+        return jax.nn.log_softmax(logits_fn(params, obs))[action]
+
+    def score(params, obs, action) -> Params:
+        # ∇ log π(a|s) = Σ_{a'} (1[a'=a] − π(a'|s)) ∇f(s,a') = ∇f(s,a) − E_{a'∼π}[∇f(s,a')]:
+        # one vector-Jacobian product of the logits with e_a − π(·|s).
+        logits, pullback = jax.vjp(lambda p: logits_fn(p, obs), params)
+        pi = jax.nn.softmax(logits)
+        (grad,) = pullback(jax.nn.one_hot(action, logits.shape[-1], dtype=logits.dtype) - pi)
+        return grad
+
+    return Policy(init=init, dist=dist, sample=sample, log_prob=log_prob, score=score, name=name)
+
+
+def tabular_softmax(n_states: int, n_actions: int) -> Policy:
+    """Tabular softmax `π_θ(a|s) = exp(θ_{s,a}) / Σ_{a'} exp(θ_{s,a'})`, `θ` of shape "S A".
+
+    Observations are integer states. Score: `e_s ⊗ (e_a − π_θ(·|s))`, i.e. row
+    `s` of the score is `e_a − π_θ(·|s)` and every other row is zero.
+    Initial parameters are zeros (the uniform policy).
+    """
+    return _tabular_softmax(_check_positive_int(n_states, "n_states"), _check_positive_int(n_actions, "n_actions"))
+
+
+@functools.lru_cache(maxsize=None)
+def _tabular_softmax(S: int, A: int) -> Policy:
+    def init(key) -> Float[Array, "S A"]:
+        del key
+        return jnp.zeros((S, A), jnp.float32)
+
+    def logits(theta, s):
+        return theta[s]
+
+    def score(theta, s, a) -> Float[Array, "S A"]:
+        pi = jax.nn.softmax(theta[s])
+        return jnp.zeros_like(theta).at[s].set(jax.nn.one_hot(a, A, dtype=theta.dtype) - pi)
+
+    policy = _softmax_policy(init, logits, f"tabular_softmax(n_states={S}, n_actions={A})")
+    return policy._replace(score=score)
+
+
+def linear_softmax(
+    features: Callable[[Obs, Int[Array, ""]], Float[Array, " d"]], n_features: int, n_actions: int
+) -> Policy:
+    """Linear-in-features softmax `π_θ(a|s) ∝ exp(θᵀφ(s,a))`, `θ` of shape "d".
+
+    `features(s, a)` returns `φ(s,a)`, a float vector of length `n_features`.
+    Score: `φ(s,a) − E_{a'∼π_θ(s)}[φ(s,a')]`. Initial parameters are zeros.
+    """
+    d = _check_positive_int(n_features, "n_features")
+    A = _check_positive_int(n_actions, "n_actions")
+    if not callable(features):
+        raise TypeError(f"features must be a function (s, a) -> phi, got {type(features).__name__}")
+    try:
+        hash(features)
+    except TypeError:  # an unhashable callable: build the policy without caching it
+        return _linear_softmax.__wrapped__(features, d, A)
+    return _linear_softmax(features, d, A)
+
+
+@functools.lru_cache(maxsize=None)
+def _linear_softmax(features, d: int, A: int) -> Policy:
+    def phi_all(s) -> Float[Array, "A d"]:
+        return jax.vmap(lambda a: features(s, a))(jnp.arange(A))
+
+    def init(key) -> Float[Array, " d"]:
+        del key
+        return jnp.zeros((d,), jnp.float32)
+
+    def logits(theta, s):
+        return phi_all(s) @ theta
+
+    def score(theta, s, a) -> Float[Array, " d"]:
+        phi = phi_all(s)
+        pi = jax.nn.softmax(phi @ theta)
+        return phi[a] - pi @ phi
+
+    policy = _softmax_policy(init, logits, f"linear_softmax(n_features={d}, n_actions={A})")
+    return policy._replace(score=score)
+
+
+# A small tanh MLP, CleanRL's choice for policy-gradient agents.
+MLPParams = tuple  # ((W_0, b_0), (W_1, b_1), ...)
+
+
+def mlp_init(key, sizes: Sequence[int], last_scale: float = 1.0) -> MLPParams:
+    """Parameters of an MLP with layer widths `sizes` (input first, output last).
+
+    Weights are drawn as `N(0, 1/fan_in)` (LeCun); the last layer is scaled by
+    `last_scale` -- a small value makes a softmax head start near uniform, a
+    trick named in CleanRL and not part of the chapter's equations.
+    """
+    keys = jax.random.split(key, len(sizes) - 1)
+    layers = []
+    for i, (k, n_in, n_out) in enumerate(zip(keys, sizes[:-1], sizes[1:])):
+        scale = last_scale if i == len(sizes) - 2 else 1.0
+        W = scale * jax.random.normal(k, (n_in, n_out), jnp.float32) / math.sqrt(n_in)
+        layers.append((W, jnp.zeros((n_out,), jnp.float32)))
+    return tuple(layers)
+
+
+def mlp_apply(params: MLPParams, x: Float[Array, " n_in"]) -> Float[Array, " n_out"]:
+    """The MLP: tanh hidden layers, linear output."""
+    for W, b in params[:-1]:
+        x = jnp.tanh(x @ W + b)
+    W, b = params[-1]
+    return x @ W + b
+
+
+def _check_hidden(hidden) -> tuple[int, ...]:
+    try:
+        hidden = tuple(hidden)
+    except TypeError:
+        raise ValueError(f"hidden must be a sequence of layer widths, got {hidden!r}") from None
+    return tuple(_check_positive_int(h, f"hidden[{i}]") for i, h in enumerate(hidden))
+
+
+def mlp_softmax(obs_dim: int, n_actions: int, hidden: Sequence[int] = (64, 64)) -> Policy:
+    """Neural softmax `π_θ(a|s) ∝ exp(f_θ(s,a))`, `f_θ(s,·)` a tanh MLP from "obs_dim" to "A".
+
+    Score: `∇f_θ(s,a) − E_{a'∼π_θ(s)}[∇f_θ(s,a')]`, computed as one
+    vector-Jacobian product of the logits with `e_a − π_θ(·|s)`.
+    The last layer starts at 1% scale, so the initial policy is near uniform.
+    """
+    n = _check_positive_int(obs_dim, "obs_dim")
+    A = _check_positive_int(n_actions, "n_actions")
+    return _mlp_softmax(n, A, _check_hidden(hidden))
+
+
+@functools.lru_cache(maxsize=None)
+def _mlp_softmax(n: int, A: int, hidden: tuple[int, ...]) -> Policy:
+    sizes = (n, *hidden, A)
+
+    def init(key) -> MLPParams:
+        return mlp_init(key, sizes, last_scale=0.01)
+
+    def logits(params, obs):
+        return mlp_apply(params, jnp.asarray(obs, jnp.float32))
+
+    return _softmax_policy(init, logits, f"mlp_softmax(obs_dim={n}, n_actions={A}, hidden={sizes[1:-1]})")
+
+
+# --------------------------------------------------------------------------
+# Continuous actions.
+# --------------------------------------------------------------------------
+
+
+def diagonal_gaussian(
+    obs_dim: int,
+    action_dim: int,
+    hidden: Sequence[int] = (64, 64),
+    learn_std: bool = True,
+    init_log_std: float = 0.0,
+) -> Policy:
+    """Diagonal Gaussian `π_θ(·|s) = N(μ_θ(s), diag σ²)`, `μ_θ` a tanh MLP ("obs_dim" -> "D").
+
+    Parameters are `{"mean": MLP params}` plus `"log_std": "D"` when
+    `learn_std`; otherwise `log σ = init_log_std` is fixed. `hidden=()` gives a
+    linear mean `μ_θ(s) = Wᵀs + b`. Score with respect to the mean parameters:
+    `∇μ_θ(s)ᵀ (a − μ_θ(s))/σ²`; with respect to `log σ_i`:
+    `(a_i − μ_i)²/σ_i² − 1`.
+    """
+    n = _check_positive_int(obs_dim, "obs_dim")
+    D = _check_positive_int(action_dim, "action_dim")
+    try:
+        init_log_std = float(init_log_std)
+    except (TypeError, ValueError):
+        raise ValueError(f"init_log_std must be a number, got {init_log_std!r}") from None
+    if not math.isfinite(init_log_std):
+        raise ValueError(f"init_log_std must be finite, got {init_log_std}")
+    return _diagonal_gaussian(n, D, _check_hidden(hidden), bool(learn_std), init_log_std)
+
+
+@functools.lru_cache(maxsize=None)
+def _diagonal_gaussian(n: int, D: int, hidden: tuple, learn_std: bool, init_log_std: float) -> Policy:
+    sizes = (n, *hidden, D)
+    fixed_log_std = jnp.full((D,), init_log_std, jnp.float32)
+
+    def init(key):
+        params = {"mean": mlp_init(key, sizes, last_scale=0.01)}
+        if learn_std:
+            params["log_std"] = fixed_log_std
+        return params
+
+    def mean_fn(mean_params, obs):
+        return mlp_apply(mean_params, jnp.asarray(obs, jnp.float32))
+
+    def dist(params, obs):
+        log_std = params["log_std"] if learn_std else fixed_log_std
+        return mean_fn(params["mean"], obs), log_std
+
+    def sample(key, params, obs) -> Float[Array, " D"]:
+        mean, log_std = dist(params, obs)
+        return mean + jnp.exp(log_std) * jax.random.normal(key, mean.shape, mean.dtype)
+
+    def log_prob(params, obs, action) -> Float[Array, ""]:
+        mean, log_std = dist(params, obs)
+        z = (action - mean) * jnp.exp(-log_std)
+        return jnp.sum(-0.5 * z**2 - log_std - 0.5 * jnp.log(2 * jnp.pi))
+
+    def score(params, obs, action):
+        mean, pullback = jax.vjp(lambda p: mean_fn(p, obs), params["mean"])
+        log_std = params["log_std"] if learn_std else fixed_log_std
+        var = jnp.exp(2 * log_std)
+        (grad_mean,) = pullback((action - mean) / var)
+        grad = {"mean": grad_mean}
+        if learn_std:
+            grad["log_std"] = (action - mean) ** 2 / var - 1.0
+        return grad
+
+    name = f"diagonal_gaussian(obs_dim={n}, action_dim={D}, hidden={sizes[1:-1]}, learn_std={learn_std})"
+    return Policy(init=init, dist=dist, sample=sample, log_prob=log_prob, score=score, name=name)
