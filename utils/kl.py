@@ -1,0 +1,138 @@
+"""KL divergence between trajectory distributions, estimated from samples (TRPO section).
+
+For policies `pi^k` and `pi_theta` in the same MDP, the initial distribution
+and the transition probabilities appear in both `rho_{pi^k}(tau)` and
+`rho_{pi_theta}(tau)`, so they cancel in the log-ratio:
+
+    KL(rho_{pi^k} || rho_{pi_theta})
+        = E_{tau ~ rho_{pi^k}}[ sum_h log pi^k(a_h | s_h) / pi_theta(a_h | s_h) ].
+
+The estimator averages the inner sum over trajectories sampled with `pi^k`;
+it needs only the two policies' log-probabilities of the sampled actions, not
+the dynamics. The exact value on a tabular MDP is
+`utils.exact.kl_trajectories`.
+
+- `kl_per_trajectory`, `kl_trajectories`: the estimator from log-probabilities.
+- `kl_div_trajectories`: the same from a `Policy` and two parameter sets
+  (the jitted twin of the chapter's pseudocode
+  `utils.pseudocode.trpo.kl_div_trajectories`).
+- `categorical_kl`: the exact KL between two action distributions at one
+  state, for the lower-variance estimator
+  `E_{tau ~ rho_{pi^k}}[sum_h KL(pi^k(. | s_h) || pi_theta(. | s_h))]`.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, Bool, Float, Int
+
+from utils.policies import Policy, check_params
+
+__all__ = ["kl_per_trajectory", "kl_trajectories", "kl_div_trajectories", "categorical_kl"]
+
+
+def _check_log_probs(log_prob_old, log_prob_new, mask):
+    for name, x in (("log_prob_old", log_prob_old), ("log_prob_new", log_prob_new)):
+        if not hasattr(x, "shape") or jnp.ndim(x) != 2:
+            raise ValueError(
+                f"`{name}` must be an array of shape (N, H): one log-probability per "
+                f"trajectory n and step h, got shape {getattr(x, 'shape', type(x).__name__)}"
+            )
+    if log_prob_old.shape != log_prob_new.shape:
+        raise ValueError(
+            f"`log_prob_old` and `log_prob_new` must have the same shape (N, H), "
+            f"got {tuple(log_prob_old.shape)} and {tuple(log_prob_new.shape)}"
+        )
+    if mask is not None and tuple(jnp.shape(mask)) != tuple(log_prob_old.shape):
+        raise ValueError(
+            f"`mask` must have the shape (N, H) = {tuple(log_prob_old.shape)} of the log-probabilities, "
+            f"got {tuple(jnp.shape(mask))}"
+        )
+
+
+def kl_per_trajectory(
+    log_prob_old: Float[Array, "N H"],
+    log_prob_new: Float[Array, "N H"],
+    mask: Bool[Array, "N H"] | None = None,
+) -> Float[Array, " N"]:
+    """`sum_h [log pi^k(a_h | s_h) - log pi_theta(a_h | s_h)]` for each sampled trajectory.
+
+    Each entry is an unbiased estimate of `KL(rho_{pi^k} || rho_{pi_theta})` when
+    the trajectories were sampled with `pi^k` (it can be negative; its mean
+    cannot be, in expectation). `mask[n, h]` is False for steps past the end of
+    trajectory `n` (when trajectories have different lengths).
+    """
+    _check_log_probs(log_prob_old, log_prob_new, mask)
+    log_ratio = log_prob_old - log_prob_new
+    if mask is not None:
+        log_ratio = jnp.where(mask, log_ratio, 0.0)
+    return jnp.sum(log_ratio, axis=1)
+
+
+def kl_trajectories(
+    log_prob_old: Float[Array, "N H"],
+    log_prob_new: Float[Array, "N H"],
+    mask: Bool[Array, "N H"] | None = None,
+) -> Float[Array, ""]:
+    """The sampled `KL(rho_{pi^k} || rho_{pi_theta})`: the mean over trajectories of
+    `sum_h log pi^k(a_h | s_h) / pi_theta(a_h | s_h)` (see `kl_per_trajectory`)."""
+    return jnp.mean(kl_per_trajectory(log_prob_old, log_prob_new, mask))
+
+
+def _log_probs(policy: Policy, params, obs, actions) -> Float[Array, "N H"]:
+    per_step = lambda o, a: policy.log_prob(params, o, a)  # noqa: E731
+    return jax.vmap(jax.vmap(per_step))(obs, actions)
+
+
+def kl_div_trajectories(
+    policy: Policy,
+    params_old: Any,
+    params: Any,
+    obs: Any,
+    actions: Int[Array, "N H"] | Float[Array, "N H ..."],
+    mask: Bool[Array, "N H"] | None = None,
+) -> Float[Array, ""]:
+    """Sampled `KL(rho_{pi^k} || rho_{pi_theta})` with `pi^k = policy(params_old)`,
+    `pi_theta = policy(params)`, from `N` trajectories of `H` steps sampled with `pi^k`:
+    `obs[n, h]` (shape `(N, H, ...)`) and `actions[n, h]`.
+
+    The jitted twin of the chapter's pseudocode `kl_div_trajectories`
+    (`utils.pseudocode.trpo`): the same samples give the same number.
+    """
+    if not isinstance(policy, Policy):
+        raise TypeError(f"`policy` must be a utils.policies.Policy, got {type(policy).__name__}")
+    if not isinstance(params_old, jax.core.Tracer):
+        check_params(policy, params_old, "params_old")
+    if not isinstance(params, jax.core.Tracer):
+        check_params(policy, params, "params")
+    for name, x in (("obs", obs), ("actions", actions)):
+        if jnp.ndim(x) < 2:
+            raise ValueError(f"`{name}` must have leading shape (N, H), got shape {tuple(jnp.shape(x))}")
+    if jnp.shape(obs)[:2] != jnp.shape(actions)[:2]:
+        raise ValueError(
+            f"`obs` and `actions` must share the leading shape (N, H), got "
+            f"{tuple(jnp.shape(obs))[:2]} and {tuple(jnp.shape(actions))[:2]}"
+        )
+    log_prob_old = _log_probs(policy, params_old, obs, actions)
+    log_prob_new = _log_probs(policy, params, obs, actions)
+    return kl_trajectories(log_prob_old, log_prob_new, mask)
+
+
+def categorical_kl(logits_p: Float[Array, "*B A"], logits_q: Float[Array, "*B A"]) -> Float[Array, "*B"]:
+    """`KL(p || q) = sum_a p(a) log p(a) / q(a)` for softmax distributions given by their logits.
+
+    Summed over actions exactly, this is the conditional expectation of the
+    log-ratio given the state: replacing `log pi^k(a_h|s_h) / pi_theta(a_h|s_h)`
+    by `KL(pi^k(.|s_h) || pi_theta(.|s_h))` keeps the KL estimator unbiased
+    and lowers its variance (Rao-Blackwellisation), and each term is >= 0.
+    """
+    if jnp.shape(logits_p) != jnp.shape(logits_q) or jnp.ndim(logits_p) < 1:
+        raise ValueError(
+            f"`logits_p` and `logits_q` must have the same shape (..., A), got "
+            f"{tuple(jnp.shape(logits_p))} and {tuple(jnp.shape(logits_q))}"
+        )
+    log_p = jax.nn.log_softmax(logits_p, axis=-1)
+    log_q = jax.nn.log_softmax(logits_q, axis=-1)
+    return jnp.sum(jnp.exp(log_p) * (log_p - log_q), axis=-1)
