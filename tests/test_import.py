@@ -43,3 +43,17 @@ def test_house_style_is_applied():
 
     assert plt.rcParams["axes.spines.top"] is False
     assert plt.rcParams["axes.grid"] is True
+
+
+def test_algorithm_modules_do_not_load_matplotlib(tmp_path):
+    out = run_python("import sys, utils.reinforce\nprint('matplotlib' in sys.modules)", cwd=tmp_path)
+    assert out.strip() == "False"
+
+
+def test_latex_stays_the_renderer_after_its_submodule_is_imported(tmp_path):
+    out = run_python(
+        "import utils.latex\nfrom utils.latex import register_names\nfrom utils import latex\n"
+        "print(callable(latex) and latex.__module__ == 'utils.latex')",
+        cwd=tmp_path,
+    )
+    assert out.strip() == "True"

@@ -79,7 +79,10 @@ def conjugate_gradient(F, g, n_iters, tol=1e-6):
         if dot(r, r) <= tol**2 * dot(g, g):
             break
         F_p = F(p)
-        alpha = dot(r, r) / dot(p, F_p)
+        curvature = dot(p, F_p)
+        if curvature <= 0:
+            break
+        alpha = dot(r, r) / curvature
         x = x + alpha * p
         r_next = r - alpha * F_p
         beta = dot(r_next, r_next) / dot(r, r)
