@@ -1,19 +1,24 @@
 #!/usr/bin/env python3
 """Set up and run the book's jobs with nothing but Python 3.10+ and git.
 
-    python3 tasks.py book    # set up .venv, then build the book into _build/html
-    python3 tasks.py test    # set up .venv, then run every test (what CI runs)
-    python3 tasks.py sync    # rewrite chapters/*.ipynb from their MyST twins
+    python3 tasks.py book       # set up, then build the book into _build/html
+    python3 tasks.py test       # set up (and install Chromium), then run every test (what CI runs)
+    python3 tasks.py slides     # set up, build the book, then a reveal.js deck per section
+    python3 tasks.py sync       # rewrite chapters/*.ipynb from their MyST twins
+    python3 tasks.py notebooks  # standard first cell and slide metadata in chapters/*.md, then sync
 
 Set-up creates a virtual environment in `.venv` and installs
 `requirements.txt` (which installs this repository's `utils` package in
-editable mode). It is skipped when `.venv` already holds the installed
-requirements of the same content.
+editable mode), and installs MathJax 3 and reveal.js from the npm registry
+into `.cache/web` (the book and the slides load them from local copies, so
+they work offline). Each step is skipped when it is already done.
 """
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import shutil
 import subprocess
 import sys
 import venv
@@ -24,6 +29,12 @@ VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PYTHON = BIN / ("python.exe" if os.name == "nt" else "python")
 STAMP = VENV / ".requirements.sha256"
+
+# Front-end packages, pinned: MathJax for the book and the slides, reveal.js for the slides.
+WEB = ROOT / ".cache" / "web"
+WEB_PACKAGES = {"mathjax": "3.2.2", "reveal.js": "4.6.1"}
+# Sphinx copies this folder into _build/html/_static (html_static_path in _config.yml).
+STATIC = ROOT / ".cache" / "static"
 
 
 def run(*args: str | Path) -> None:
@@ -39,14 +50,49 @@ def setup() -> None:
     wanted = hashlib.sha256(
         (ROOT / "requirements.txt").read_bytes() + (ROOT / "pyproject.toml").read_bytes()
     ).hexdigest()
-    if PYTHON.exists() and STAMP.exists() and STAMP.read_text().strip() == wanted:
+    if not (PYTHON.exists() and STAMP.exists() and STAMP.read_text().strip() == wanted):
+        if not PYTHON.exists():
+            print(f"+ creating {VENV}", flush=True)
+            venv.EnvBuilder(with_pip=True).create(VENV)
+        run(PYTHON, "-m", "pip", "install", "--quiet", "--upgrade", "pip")
+        run(PYTHON, "-m", "pip", "install", "--quiet", "-r", "requirements.txt")
+        STAMP.write_text(wanted)
+    setup_web()
+
+
+def installed_web_version(name: str) -> str | None:
+    manifest = WEB / "node_modules" / name / "package.json"
+    return json.loads(manifest.read_text())["version"] if manifest.is_file() else None
+
+
+def setup_web() -> None:
+    """MathJax and reveal.js from the npm registry into .cache/web; MathJax into .cache/static."""
+    if any(installed_web_version(name) != version for name, version in WEB_PACKAGES.items()):
+        npm = shutil.which("npm")
+        if npm is None:
+            sys.exit("npm (Node.js) is needed to install MathJax and reveal.js: install Node.js and npm")
+        WEB.mkdir(parents=True, exist_ok=True)
+        specs = [f"{name}@{version}" for name, version in WEB_PACKAGES.items()]
+        run(npm, "install", "--prefix", WEB, "--no-audit", "--no-fund", "--silent", "--no-save", *specs)
+    mathjax = STATIC / "mathjax"
+    version_file = mathjax / ".version"
+    if not (version_file.is_file() and version_file.read_text() == WEB_PACKAGES["mathjax"]):
+        shutil.rmtree(mathjax, ignore_errors=True)
+        shutil.copytree(WEB / "node_modules" / "mathjax" / "es5", mathjax)
+        version_file.write_text(WEB_PACKAGES["mathjax"])
+
+
+def setup_browser() -> None:
+    """Chromium for tests/test_browser.py: Debian's package, installed when it is missing."""
+    if shutil.which("chromium"):
         return
-    if not PYTHON.exists():
-        print(f"+ creating {VENV}", flush=True)
-        venv.EnvBuilder(with_pip=True).create(VENV)
-    run(PYTHON, "-m", "pip", "install", "--quiet", "--upgrade", "pip")
-    run(PYTHON, "-m", "pip", "install", "--quiet", "-r", "requirements.txt")
-    STAMP.write_text(wanted)
+    apt = shutil.which("apt-get")
+    if apt is None or os.geteuid() != 0:
+        sys.exit("The browser test needs Chromium: install Debian's `chromium` package "
+                 "(as root: apt-get update && apt-get install -y chromium)")
+    os.environ["DEBIAN_FRONTEND"] = "noninteractive"
+    run(apt, "update", "-qq")
+    run(apt, "install", "-y", "-qq", "chromium")
 
 
 def book() -> None:
@@ -55,21 +101,42 @@ def book() -> None:
     print(f"\nThe book is in {ROOT / '_build' / 'html' / 'index.html'}")
 
 
+def slides() -> None:
+    book()
+    run(PYTHON, "tools/slides.py")
+
+
 def test() -> None:
     setup()
+    setup_browser()
     # Two workers: the book build and the notebooks run beside the unit tests.
     run(PYTHON, "-m", "pytest", "-n", "2", "--dist", "loadfile")
 
 
+def chapter_notebooks() -> list[str]:
+    """chapters/*.md that are notebooks (a kernelspec in the front matter; not the bibliography)."""
+    found = []
+    for path in sorted((ROOT / "chapters").glob("*.md")):
+        text = path.read_text()
+        if text.startswith("---") and "kernelspec:" in text.split("---", 2)[1]:
+            found.append(str(path.relative_to(ROOT)))
+    return found
+
+
 def sync() -> None:
     setup()
-    notebooks = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "chapters").glob("*.md"))
     # A fresh conversion: the paired notebooks carry no outputs.
-    run(BIN / "jupytext", "--to", "ipynb", *notebooks)
+    run(BIN / "jupytext", "--to", "ipynb", *chapter_notebooks())
+
+
+def notebooks() -> None:
+    setup()
+    run(PYTHON, "tools/notebooks.py", *chapter_notebooks())
+    sync()
 
 
 if __name__ == "__main__":
-    jobs = {"book": book, "test": test, "sync": sync}
+    jobs = {"book": book, "test": test, "slides": slides, "sync": sync, "notebooks": notebooks}
     if len(sys.argv) != 2 or sys.argv[1] not in jobs:
         sys.exit(__doc__)
     jobs[sys.argv[1]]()

@@ -1,0 +1,37 @@
+"""One book build at a time: test_build.py and test_browser.py may run on two
+xdist workers at once, and two `jupyter-book build` runs in one `_build` folder
+would trip over each other."""
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import ROOT
+
+
+@contextlib.contextmanager
+def book_lock():
+    lock = ROOT / "_build" / ".build.lock"
+    lock.parent.mkdir(exist_ok=True)
+    with open(lock, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def build_book() -> subprocess.CompletedProcess:
+    """`jupyter-book build . -W -n --keep-going`, as `python3 tasks.py book` runs it.
+
+    Call it inside `book_lock()`. An unchanged book rebuilds in seconds: the
+    notebooks' outputs come from jupyter-cache and Sphinx rebuilds no page.
+    """
+    jupyter_book = Path(sys.executable).parent / "jupyter-book"
+    return subprocess.run(
+        [str(jupyter_book), "build", ".", "-W", "-n", "--keep-going"],
+        cwd=ROOT, capture_output=True, text=True, timeout=900,
+    )
