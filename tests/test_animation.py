@@ -55,6 +55,9 @@ def test_animation_frames_and_size():
     assert html.count("frames[") >= 21  # one embedded image per state
     # Saved at the figure's dpi (5 x 2 in at 40 dpi), not the style's savefig.dpi=150.
     assert len(html) < 21 * 8_000
+    # Self-contained: the player's controls load nothing from another host.
+    assert "https://" not in html and "font-awesome" not in html and 'class="fa ' not in html
+    assert "&#x25B6;" in html  # the play button
     # Each frame draws the state: the pole's top moves with theta.
     anim._func(0)
     x, _, theta, _ = np.asarray(physics[0], dtype=float)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import numbers
+import re
 from collections.abc import Callable
 
 import jax
@@ -42,6 +43,29 @@ class CartPoleAnimation(matplotlib.animation.FuncAnimation):
 
     def save(self, filename, writer=None, fps=None, dpi=None, *args, **kwargs):
         return super().save(filename, writer, fps, "figure" if dpi is None else dpi, *args, **kwargs)
+
+    def to_jshtml(self, fps=None, embed_frames=True, default_mode=None):
+        """matplotlib's jshtml player, made self-contained: its controls use
+        Font Awesome icons from a CDN, which an offline page (or the slides)
+        cannot load, so they are drawn as Unicode symbols instead."""
+        html = super().to_jshtml(fps, embed_frames, default_mode)
+        html = re.sub(r'<link rel="stylesheet"\s+href="https://[^"]*font-awesome[^"]*">', "", html)
+        for icon, symbol in _PLAYER_SYMBOLS.items():
+            html = html.replace(f'<i class="fa {icon}"></i>', symbol)
+        return html
+
+
+_PLAYER_SYMBOLS = {
+    "fa-minus": "&minus;",
+    "fa-plus": "+",
+    "fa-fast-backward": "&#x23EE;",
+    "fa-step-backward": "&#x23F4;&#x2759;",
+    "fa-play fa-flip-horizontal": "&#x25C0;",
+    "fa-play": "&#x25B6;",
+    "fa-pause": "&#x23F8;",
+    "fa-step-forward": "&#x2759;&#x23F5;",
+    "fa-fast-forward": "&#x23ED;",
+}
 
 
 def _check_positive_int(value, name: str) -> int:
