@@ -44,7 +44,11 @@ def run(*args: str | Path) -> None:
         sys.exit(code)
 
 
-def setup() -> None:
+def setup(web_optional: bool = False) -> bool:
+    """Set up .venv and the local web packages; returns whether those are there.
+
+    With `web_optional`, a machine without npm still gets the virtual
+    environment (the book then loads MathJax from its CDN)."""
     if sys.version_info < (3, 10):
         sys.exit(f"Python 3.10 or newer is needed, this is {sys.version.split()[0]}")
     wanted = hashlib.sha256(
@@ -57,7 +61,10 @@ def setup() -> None:
         run(PYTHON, "-m", "pip", "install", "--quiet", "--upgrade", "pip")
         run(PYTHON, "-m", "pip", "install", "--quiet", "-r", "requirements.txt")
         STAMP.write_text(wanted)
+    if web_optional and shutil.which("npm") is None and installed_web_version("mathjax") is None:
+        return False
     setup_web()
+    return True
 
 
 def installed_web_version(name: str) -> str | None:
@@ -95,9 +102,21 @@ def setup_browser() -> None:
     run(apt, "install", "-y", "-qq", "chromium")
 
 
+MATHJAX_CDN = f"https://cdn.jsdelivr.net/npm/mathjax@{WEB_PACKAGES['mathjax']}/es5/tex-mml-chtml.js"
+
+
 def book() -> None:
-    setup()
-    run(BIN / "jupyter-book", "build", ".", "-W", "-n", "--keep-going")
+    config = []
+    if not setup(web_optional=True):
+        # No npm here: the same configuration, with MathJax from its CDN (the
+        # pages then need a network to typeset; the tests use the local copy).
+        print("+ npm not found: the book will load MathJax from " + MATHJAX_CDN, flush=True)
+        (STATIC).mkdir(parents=True, exist_ok=True)
+        cdn_config = ROOT / ".cache" / "_config.cdn.yml"
+        text = (ROOT / "_config.yml").read_text()
+        cdn_config.write_text(text.replace("mathjax_path: mathjax/tex-mml-chtml.js", f"mathjax_path: {MATHJAX_CDN}"))
+        config = ["--config", cdn_config]
+    run(BIN / "jupyter-book", "build", ".", "-W", "-n", "--keep-going", *config)
     print(f"\nThe book is in {ROOT / '_build' / 'html' / 'index.html'}")
 
 
