@@ -4,8 +4,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from utils import checks, exact
 from utils import estimators as E
-from utils import exact
 from utils.envs import example_mdp
 from utils.policies import linear_softmax, tabular_softmax
 from utils.rollouts import Trajectory, sample_trajectories
@@ -71,8 +71,8 @@ def average_of(name, setting):
 
 
 def total_variance(per_traj):
-    x = np.asarray(per_traj, np.float64).reshape(per_traj.shape[0], -1)
-    return np.trace(np.cov(x.T))
+    """The variance of a vector estimator, the trace of its covariance (utils.checks)."""
+    return checks.total_variance(np.asarray(per_traj, np.float64))
 
 
 def test_baselines_reduce_variance(setting):
@@ -167,6 +167,41 @@ def test_gae_matches_python_loop(gamma, lam):
     assert data[3].any() and data[4].any()  # both kinds of episode end occur
     got = E.gae(*map(jnp.asarray, data), gamma, lam)
     np.testing.assert_allclose(got, gae_reference(*data, gamma, lam), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("gamma,lam", [(0.99, 0.95), (0.9, 0.5), (1.0, 1.0), (0.97, 0.0)])
+def test_gae_by_definition_matches_python_loop(gamma, lam):
+    # The sum form of eq-gae (utils.estimators.gae_by_definition), used by the chapter's
+    # checks, against this file's recursive loop: two independent readings agree.
+    data = random_rollout(jax.random.key(11))
+    np.testing.assert_allclose(E.gae_by_definition(*data, gamma, lam), gae_reference(*data, gamma, lam),
+                               rtol=1e-5, atol=1e-6)  # the loop runs in float32
+
+
+def test_enumerated_batch_is_the_trajectory_distribution(setting):
+    mdp, policy, theta, *_ = setting
+    pi = exact.softmax_policy(theta)
+    traj, probs = E.enumerated_batch(mdp, pi, exact.v_values(mdp, pi))
+    assert traj.rewards.shape == ((mdp.n_states * mdp.n_actions) ** mdp.H, mdp.H)
+    np.testing.assert_allclose(float(probs.sum()), 1.0, atol=1e-5)
+    # E[R(τ)] = J(θ), and the stored values are V_h(s_h).
+    np.testing.assert_allclose(float(probs @ traj.rewards.sum(1)), float(exact.expected_return(mdp, pi)), atol=1e-5)
+    V = exact.v_values(mdp, pi)
+    np.testing.assert_allclose(traj.values, V[jnp.arange(mdp.H), traj.obs])
+    np.testing.assert_allclose(traj.log_probs, jnp.log(pi[traj.obs, traj.actions]), atol=1e-6)
+    assert bool(traj.terminated[:, -1].all()) and not bool(traj.terminated[:, :-1].any())
+
+
+def test_window_gradient_bad_input(setting):
+    mdp, policy, theta, traj, *_ = setting
+    small = jax.tree_util.tree_map(lambda x: x[:4], traj)
+    V = jnp.zeros((mdp.H, mdp.n_states))
+    with pytest.raises(ValueError, match="cut"):
+        E.window_gradient(policy, theta, small, V, mdp.H)
+    with pytest.raises(ValueError, match="cut"):
+        E.window_gradient(policy, theta, small, V, 0)
+    with pytest.raises(ValueError, match="values"):
+        E.window_gradient(policy, theta, small, V[:2], 2)
 
 
 def test_gae_limits():

@@ -140,3 +140,58 @@ def test_non_numeric_arguments_raise_type_error():
 def test_log_p_minus_infinity_gives_zero_weight():
     w = importance_weights(jnp.array([-jnp.inf, 0.0]), jnp.zeros(2))
     np.testing.assert_array_equal(w, [0.0, 1.0])
+
+
+# --- the chapter's Gaussian-shift example ---------------------------------------------
+
+
+def test_gaussian_shift_sweep_matches_a_direct_computation():
+    from utils.importance_sampling import gaussian_shift_sweep
+
+    shifts = jnp.array([0.0, 1.0])
+    sweep = gaussian_shift_sweep(jax.random.key(6), shifts, 20, 3)
+    assert sweep.estimates.shape == (2, 3) and sweep.weights.shape == (2, 3, 20) and sweep.ess.shape == (2, 3)
+    key = jax.random.split(jax.random.key(6), 3)[1]
+    x, log_p, log_q = gaussian_shift_samples(key, 1.0, 20)
+    np.testing.assert_allclose(sweep.estimates[1, 1], importance_sampling_estimate(x**2, log_p, log_q), rtol=1e-6)
+    np.testing.assert_allclose(sweep.weights[1, 1], importance_weights(log_p, log_q), rtol=1e-6)
+    np.testing.assert_allclose(sweep.ess[1, 1], effective_sample_size(importance_weights(log_p, log_q)), rtol=1e-6)
+    np.testing.assert_array_equal(sweep.weights[0], 1.0)  # shift 0: p = q
+    snis = gaussian_shift_sweep(jax.random.key(6), shifts, 20, 3, estimator=self_normalised_estimate)
+    np.testing.assert_allclose(snis.estimates[1, 1], self_normalised_estimate(x**2, log_p, log_q), rtol=1e-6)
+
+
+@pytest.mark.parametrize("n, n_repeats", [(0, 3), (3, 0)])
+def test_gaussian_shift_sweep_rejects_empty_samples(n, n_repeats):
+    from utils.importance_sampling import gaussian_shift_sweep
+
+    with pytest.raises(ValueError, match="positive"):
+        gaussian_shift_sweep(jax.random.key(0), [1.0], n, n_repeats)
+
+
+@pytest.mark.parametrize("shift", [0.5, 1.5])
+def test_gaussian_shift_closed_forms_against_quadrature(shift):
+    from scipy import integrate
+    from scipy.stats import norm as scipy_norm
+
+    from utils.importance_sampling import (
+        gaussian_shift_term_variance,
+        gaussian_shift_term_variance_quadrature,
+        gaussian_shift_weight_moment,
+    )
+
+    for k in (1, 2, 3):
+        integrand = lambda x: np.exp(k * scipy_norm.logpdf(x) - (k - 1) * scipy_norm.logpdf(x, loc=shift))  # noqa: E731
+        value = integrate.quad(integrand, -np.inf, np.inf, epsrel=1e-12)[0]
+        assert gaussian_shift_weight_moment(k, shift) == pytest.approx(value, rel=1e-8)
+    assert gaussian_shift_term_variance(shift) == pytest.approx(gaussian_shift_term_variance_quadrature(shift), rel=1e-8)
+    assert gaussian_shift_term_variance(0.0) == pytest.approx(2.0)  # Var[x^2] under N(0, 1)
+
+
+def test_ess_fraction_standard_error_matches_the_spread_over_batches():
+    from utils.importance_sampling import gaussian_shift_ess_fraction_se, gaussian_shift_sweep
+
+    sweep = gaussian_shift_sweep(jax.random.key(12), [0.5], 2000, 400)
+    spread = float(np.std(np.asarray(sweep.ess[0]) / 2000, ddof=1))
+    # 400 batches: the sample standard deviation itself is uncertain by about 4-5%.
+    assert spread == pytest.approx(float(gaussian_shift_ess_fraction_se(0.5, 2000)), rel=0.2)

@@ -6,7 +6,14 @@ import pytest
 
 from utils import exact
 from utils.envs import example_mdp
-from utils.kl import categorical_kl, kl_div_trajectories, kl_per_trajectory, kl_trajectories
+from utils.kl import (
+    categorical_kl,
+    kl_div_states,
+    kl_div_trajectories,
+    kl_per_trajectory,
+    kl_states_per_trajectory,
+    kl_trajectories,
+)
 from utils.policies import tabular_softmax
 from utils.rollouts import sample_trajectories
 
@@ -30,11 +37,15 @@ def test_sampled_kl_matches_exact_within_standard_error():
     np.testing.assert_allclose(
         kl_div_trajectories(POLICY, THETA_K, THETA, traj.obs, traj.actions), mean, rtol=1e-5
     )
-    # Rao-Blackwellised: the exact KL of the action distributions at the sampled states.
-    per_state = categorical_kl(THETA_K[traj.obs], THETA[traj.obs]).sum(axis=1)
-    rb_mean, rb_se = float(per_state.mean()), float(per_state.std() / np.sqrt(n))
-    assert abs(rb_mean - exact_kl) < 4 * rb_se
-    assert rb_se < se  # lower variance
+    # The per-state form: the exact KL of the action distributions at the sampled states.
+    per_state = kl_states_per_trajectory(THETA_K[traj.obs], THETA[traj.obs])
+    np.testing.assert_allclose(per_state, categorical_kl(THETA_K[traj.obs], THETA[traj.obs]).sum(axis=1), rtol=1e-6)
+    ps_mean, ps_se = float(per_state.mean()), float(per_state.std() / np.sqrt(n))
+    assert abs(ps_mean - exact_kl) < 4 * ps_se
+    # Lower variance here: an observation on this MDP, not a theorem for the sums
+    # (utils.trpo.kl_variance_example is an MDP where it is the other way round).
+    assert ps_se < se
+    np.testing.assert_allclose(kl_div_states(POLICY, THETA_K, THETA, traj.obs), ps_mean, rtol=1e-5)
 
 
 def test_kl_of_a_policy_with_itself_is_zero_and_mask_drops_steps():
@@ -45,6 +56,17 @@ def test_kl_of_a_policy_with_itself_is_zero_and_mask_drops_steps():
     assert float(kl_trajectories(old, new)) == pytest.approx(1.0 + 0.5 - 7.0)
     mask = jnp.array([[True, True, False]])
     assert float(kl_trajectories(old, new, mask)) == pytest.approx(1.5)
+
+
+def test_per_state_kl_is_zero_for_equal_policies_and_mask_drops_steps():
+    traj = sample_trajectories(jax.random.key(2), MDP, POLICY, THETA_K, 8)
+    assert float(kl_div_states(POLICY, THETA_K, THETA_K, traj.obs)) == pytest.approx(0.0, abs=1e-7)
+    per_state = categorical_kl(THETA_K[traj.obs], THETA[traj.obs])  # "N H"
+    mask = jnp.arange(MDP.H)[None, :] < 2
+    mask = jnp.broadcast_to(mask, per_state.shape)
+    np.testing.assert_allclose(
+        kl_states_per_trajectory(THETA_K[traj.obs], THETA[traj.obs], mask), per_state[:, :2].sum(axis=1), rtol=1e-6)
+    assert jnp.all(kl_states_per_trajectory(THETA_K[traj.obs], THETA[traj.obs]) >= 0)
 
 
 def test_categorical_kl():
@@ -69,3 +91,11 @@ def test_bad_input_raises():
         kl_div_trajectories(POLICY, THETA_K, THETA, jnp.zeros((2, 5), int), jnp.zeros((2, 4), int))
     with pytest.raises(ValueError, match="logits"):
         categorical_kl(jnp.zeros(2), jnp.zeros(3))
+    with pytest.raises(ValueError, match="logits_old"):
+        kl_states_per_trajectory(jnp.zeros((2, 3)), jnp.zeros((2, 3)))
+    with pytest.raises(ValueError, match="mask"):
+        kl_states_per_trajectory(jnp.zeros((2, 3, 2)), jnp.zeros((2, 3, 2)), jnp.ones((3, 2), bool))
+    with pytest.raises(ValueError, match="obs"):
+        kl_div_states(POLICY, THETA_K, THETA, jnp.zeros(5, int))
+    with pytest.raises(TypeError, match="Policy"):
+        kl_div_states("policy", THETA_K, THETA, jnp.zeros((2, 5), int))

@@ -612,7 +612,7 @@ def test_closures_and_methods_resolve_module_paths():
     def unresolved(x):
         return lax.stop_gradient(x)  # `lax` is not imported here: a known module alias
 
-    assert r"\textbf{return } \operatorname{stop\_gradient}(x)" in latex(unresolved).source
+    assert r"\textbf{return } \operatorname{sg}\left(x\right)" in latex(unresolved).source
 
 
 def test_register_names_applies_book_wide(monkeypatch):

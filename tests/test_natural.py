@@ -84,7 +84,7 @@ def test_fisher_is_hessian_of_kl_and_fvp_matches_dense():
     v = jax.random.normal(jax.random.key(8), (3, 2))
     Fv = fisher_vector_product(kl, theta_k, v)
     np.testing.assert_allclose(Fv.ravel(), F @ v.ravel(), atol=1e-5)
-    # Damping adds lambda v.
+    # Damping (zeta in the book, `damping` in the code) adds zeta v.
     Fv_damped = fisher_vector_product(kl, theta_k, v, damping=0.3)
     np.testing.assert_allclose(Fv_damped, Fv + 0.3 * v, atol=1e-6)
 
@@ -214,3 +214,71 @@ def test_sampled_fisher_matches_exact_fisher():
     np.testing.assert_allclose(
         score_fisher_vector_product(log_prob_fn, theta, v).ravel(), per_traj @ np.asarray(v).ravel(), rtol=1e-3, atol=1e-4
     )
+
+
+def test_per_state_kl_is_zero_at_the_old_parameters_and_positive_elsewhere():
+    from utils.natural import per_state_kl
+    from utils.policies import tabular_softmax
+
+    policy = tabular_softmax(3, 2)
+    theta = jnp.array([[0.3, -0.2], [0.1, 0.4], [-0.5, 0.2]])
+    obs = jnp.array([[0, 1, 2], [2, 2, 0]])
+    assert abs(float(per_state_kl(policy, theta, theta, obs))) < 1e-7
+    other = theta.at[1, 0].add(0.5)
+    # The per-state sum, by hand: KL(pi(.|1) || pi'(.|1)) once per visit of state 1, over N = 2 trajectories.
+    p, q = jax.nn.softmax(theta[1]), jax.nn.softmax(other[1])
+    np.testing.assert_allclose(per_state_kl(policy, theta, other, obs), jnp.sum(p * jnp.log(p / q)) / 2, rtol=1e-5)
+    assert float(jnp.abs(jax.grad(lambda t: per_state_kl(policy, theta, t, obs))(theta)).max()) < 1e-6
+
+
+def test_action_averaged_fisher_is_the_sum_of_the_softmax_blocks():
+    from utils.natural import action_averaged_fisher, per_state_kl
+    from utils.policies import tabular_softmax
+
+    policy = tabular_softmax(3, 2)
+    theta = jnp.array([[0.3, -0.2], [0.1, 0.4], [-0.5, 0.2]])
+    obs = jnp.array([[0, 1, 2, 1]])  # one trajectory: state 1 twice
+    F_bar = action_averaged_fisher(policy, theta, obs)
+    pi = jax.nn.softmax(theta, axis=-1)
+    blocks = [c * (jnp.diag(pi[s]) - jnp.outer(pi[s], pi[s])) for s, c in ((0, 1.0), (1, 2.0), (2, 1.0))]
+    np.testing.assert_allclose(F_bar, jax.scipy.linalg.block_diag(*blocks), atol=1e-6)
+    # ... and it is the Hessian of the per-state KL at the old parameters (eq-npg-per-state-fisher).
+    hessian = jax.hessian(lambda t: per_state_kl(policy, theta, t.reshape(3, 2), obs))(theta.ravel())
+    np.testing.assert_allclose(hessian, F_bar, atol=1e-6)
+
+
+def test_sampled_kl_derivatives_bad_input_raises():
+    from utils.natural import per_state_kl, sampled_kl_derivatives
+    from utils.policies import diagonal_gaussian, tabular_softmax
+
+    policy = tabular_softmax(3, 2)
+    theta = jnp.zeros((3, 2))
+    with pytest.raises(ValueError, match="leading shape"):
+        sampled_kl_derivatives(policy, theta, jnp.zeros((2, 3), jnp.int32), jnp.zeros((2, 4), jnp.int32))
+    with pytest.raises(ValueError, match="obs"):
+        per_state_kl(policy, theta, theta, jnp.zeros((3,), jnp.int32))
+    with pytest.raises(TypeError, match="Policy"):
+        sampled_kl_derivatives("policy", theta, jnp.zeros((2, 3), jnp.int32), jnp.zeros((2, 3), jnp.int32))
+    gaussian = diagonal_gaussian(2, 1, hidden=(4,))
+    params = gaussian.init(jax.random.key(0))
+    with pytest.raises(TypeError, match="softmax"):
+        per_state_kl(gaussian, params, params, jnp.zeros((1, 3, 2)))
+
+
+def test_state_mlp_softmax_has_the_documented_size_and_a_correct_score():
+    from jax.flatten_util import ravel_pytree
+
+    from utils.policies import state_mlp_softmax
+
+    policy = state_mlp_softmax(16, 4, hidden=(6,))
+    params = policy.init(jax.random.key(0))
+    assert ravel_pytree(params)[0].shape == (58,)
+    assert state_mlp_softmax(16, 4, hidden=(6,)) is policy  # cached: one compilation when passed as static
+    for s, a in ((0, 1), (7, 3), (15, 0)):
+        closed = ravel_pytree(policy.score(params, s, a))[0]
+        autodiff = ravel_pytree(jax.grad(policy.log_prob)(params, s, a))[0]
+        np.testing.assert_allclose(closed, autodiff, atol=1e-5)
+    # Different states get different action distributions (the binary code separates them).
+    assert float(jnp.abs(policy.dist(params, 3) - policy.dist(params, 12)).max()) > 1e-3
+    with pytest.raises(ValueError, match="n_states"):
+        state_mlp_softmax(0, 4)

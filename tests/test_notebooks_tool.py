@@ -39,8 +39,8 @@ def test_the_tool_is_idempotent_and_changes_no_content(tmp_path, original):
     assert code(after) == code(before), "code cells must not change"
 
     first = next(c for c in after.cells if c.cell_type == "code")
-    url, branch = notebooks.repository()
-    assert notebooks.is_bootstrap(first) and first.source == notebooks.bootstrap_source(url, branch)
+    url, ref = notebooks.repository(), notebooks.release_ref()
+    assert notebooks.is_bootstrap(first) and first.source == notebooks.bootstrap_source(url, ref)
     assert notebooks.IMPORT_LINE in first.source.splitlines()
     assert {"hide-input", "bootstrap"} <= set(first.metadata["tags"])
     assert first.metadata["slideshow"] == {"slide_type": "skip"}
@@ -106,9 +106,9 @@ def test_bad_input_is_refused(tmp_path):
 
 @pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda p: p.stem)
 def test_chapter_has_the_standard_first_cell_and_slide_metadata(chapter):
-    url, branch = notebooks.repository()
+    url, ref = notebooks.repository(), notebooks.release_ref()
     text = chapter.read_text()
-    assert notebooks.process(text, url, branch) == text, (
+    assert notebooks.process(text, url, ref) == text, (
         f"{chapter.name} lacks the standard first cell or slide metadata: run `python3 tasks.py notebooks`")
 
 

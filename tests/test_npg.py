@@ -80,3 +80,46 @@ def test_bad_input_raises():
         make_train(NPGConfig(delta=0.0))
     with pytest.raises(TypeError, match="NPGConfig"):
         make_train(None)
+
+
+def test_multiplicative_weights_leaves_unvisited_states_alone():
+    from utils.envs.tabular import tabular_mdp
+    from utils.npg import check_multiplicative_weights, multiplicative_weights
+
+    # State 1 is never visited (mu = (1, 0) and state 0 stays put): its policy must not change.
+    P = np.zeros((2, 2, 2))
+    P[0, :, 0] = 1.0
+    P[1, :, 1] = 1.0
+    mdp = tabular_mdp([1.0, 0.0], P, [[1.0, 0.0], [0.0, 1.0]], H=3)
+    theta = jnp.array([[0.2, -0.1], [0.5, -0.5]])
+    new = multiplicative_weights(mdp, theta, 0.7)
+    np.testing.assert_allclose(new[1], jax.nn.softmax(theta[1]), atol=1e-6)
+    assert float(new[0, 0]) > float(jax.nn.softmax(theta[0])[0])  # the better action gains
+    check_multiplicative_weights(mdp, theta, 0.01)
+
+
+def test_sampled_pg_tabular_is_deterministic_and_checks_its_input():
+    from utils.npg import sampled_pg_tabular
+
+    mdp = example_mdp()
+    theta = jnp.zeros((4, 2))
+    a = sampled_pg_tabular(mdp, theta, 0.02, 3, 50, jax.random.key(0), True)
+    b = sampled_pg_tabular(mdp, theta, 0.02, 3, 50, jax.random.key(0), True)
+    np.testing.assert_array_equal(a.thetas, b.thetas)
+    assert a.thetas.shape == (4, 4, 2) and a.objective.shape == (4,)
+    vanilla = sampled_pg_tabular(mdp, theta, 0.02, 3, 50, jax.random.key(0), False)
+    assert float(jnp.abs(vanilla.thetas[1] - a.thetas[1]).max()) > 1e-3  # the directions differ
+    with pytest.raises(ValueError, match="n_trajectories"):
+        sampled_pg_tabular(mdp, theta, 0.02, 3, 0, jax.random.key(0))
+    with pytest.raises(ValueError, match="delta"):
+        sampled_pg_tabular(mdp, theta, -1.0, 3, 10, jax.random.key(0))
+    with pytest.raises(ValueError, match="theta_init"):
+        sampled_pg_tabular(mdp, jnp.zeros(8), 0.02, 3, 10, jax.random.key(0))
+
+
+def test_check_natural_gradient_bad_input():
+    from utils.npg import check_natural_gradient
+
+    mdp = example_mdp()
+    with pytest.raises(ValueError, match="entries"):
+        check_natural_gradient(mdp, jnp.zeros((4, 2)), jnp.zeros(5))

@@ -6,11 +6,14 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from utils import checks
 from utils.optim import (
     HIMMELBLAU_LOCAL_MAXIMUM,
     HIMMELBLAU_MINIMA,
     HIMMELBLAU_SADDLES,
     LeastSquares,
+    cartpole_start_states,
+    curvature_on_segments,
     directional_finite_difference,
     finite_difference_gradient,
     gradient_ascent,
@@ -19,9 +22,17 @@ from utils.optim import (
     least_squares_solution,
     make_least_squares,
     make_minibatch_gradient,
+    max_variance_on_box,
     minibatch_gradient,
+    minibatch_gradient_variance,
+    per_sample_gradients,
+    rate_excess,
+    sgd_convergence_bound,
+    sgd_final_iterates,
     sgd_least_squares,
+    sgd_noise_floor,
     stochastic_gradient_ascent,
+    threshold_policy_returns,
 )
 
 # A concave quadratic J(theta) = -1/2 (theta - c)^T A (theta - c), with known gradient-ascent iterates.
@@ -231,13 +242,11 @@ def test_minibatch_gradient_is_unbiased_with_variance_over_batch_size(data):
     theta = jnp.zeros(3)
     exact = jax.grad(least_squares_objective)(theta, data)
     keys = jax.random.split(jax.random.key(1), 4000)
-    variances = {}
     for B in [1, 16]:
         draws = jax.jit(jax.vmap(lambda k: minibatch_gradient(theta, data, k, B)))(keys)
-        z = (draws.mean(axis=0) - exact) / (draws.std(axis=0) / np.sqrt(len(keys)))
-        assert jnp.all(jnp.abs(z) < 4), z
-        variances[B] = float(jnp.mean(jnp.sum((draws - exact) ** 2, axis=1)))
-    assert 0.8 * 16 < variances[1] / variances[16] < 1.25 * 16
+        checks.mean_matches(draws, exact, what=f"B = {B}: unbiased")
+        checks.mean_matches(jnp.sum((draws - exact) ** 2, axis=1), minibatch_gradient_variance(theta, data, B),
+                            what=f"B = {B}: variance Var[B = 1] / B")
 
 
 def test_make_minibatch_gradient_uses_fold_in_of_the_step(data):
@@ -287,3 +296,104 @@ def test_least_squares_argument_checks(data):
         make_least_squares(key, 10, 2, noise="0.5")
     with pytest.raises(ValueError, match="n_samples"):
         make_least_squares(key, 0, 2)
+
+
+def test_minibatch_variance_is_exact_and_matches_samples(data):
+    theta = jnp.array([0.3, -0.2, 1.0])
+    values = np.asarray(per_sample_gradients(theta, data), np.float64)
+    np.testing.assert_allclose(values.mean(axis=0), jax.grad(least_squares_objective)(theta, data), rtol=1e-4, atol=1e-5)
+    exact = minibatch_gradient_variance(theta, data, 4)
+    np.testing.assert_allclose(exact, ((values - values.mean(0)) ** 2).sum(1).mean() / 4, rtol=1e-6)  # float32 values
+    batch = minibatch_gradient_variance(jnp.stack([theta, 2 * theta]), data, 4)
+    assert batch.shape == (2,) and abs(batch[0] - exact) < 1e-9 * exact
+    draws = jax.jit(jax.vmap(lambda k: minibatch_gradient(theta, data, k, 4)))(jax.random.split(jax.random.key(5), 8000))
+    checks.mean_matches(jnp.sum((draws - values.mean(0)) ** 2, axis=1), exact, what="sampled variance")
+
+
+def test_max_variance_on_box_argument_checks(data):
+    with pytest.raises(ValueError, match="half_width"):
+        max_variance_on_box(data, jnp.zeros(3), 0.0)
+    with pytest.raises(ValueError, match="center"):
+        max_variance_on_box(data, jnp.zeros(4), 1.0)
+
+
+def test_curvature_on_segments_on_a_quadratic_is_the_curvature_along_each_step():
+    path = gradient_ascent(quadratic, jnp.array([3.0, 4.0]), 0.1, 5)
+    result = curvature_on_segments(quadratic, path)
+    steps = np.asarray(path[1:] - path[:-1])
+    u = steps / np.linalg.norm(steps, axis=1, keepdims=True)
+    expected = np.einsum("ki,ij,kj->k", u, np.asarray(A), u)  # -u^T (-A) u
+    np.testing.assert_allclose(result.on_segment, expected, rtol=1e-5)
+    np.testing.assert_allclose(result.at_ends, expected, rtol=1e-5)
+    standing = curvature_on_segments(quadratic, jnp.stack([C, C]))  # a step of length zero
+    np.testing.assert_array_equal(standing.on_segment, [0.0])
+    with pytest.raises(ValueError, match="path"):
+        curvature_on_segments(quadratic, jnp.zeros((1, 2)))
+    with pytest.raises(TypeError, match="`J`"):
+        curvature_on_segments(None, path)
+
+
+def test_rate_excess():
+    path = jnp.array([[1.0, 0.0], [0.5, 0.0], [0.25, 0.0]])
+    assert abs(rate_excess(path, jnp.zeros(2), 0.5) - 1.0) < 1e-12
+    assert abs(rate_excess(path, jnp.zeros(2), 0.25) - 4.0) < 1e-12
+    with pytest.raises(ValueError, match="theta_star"):
+        rate_excess(path, jnp.array([1.0, 0.0]), 0.5)
+
+
+def test_sgd_final_iterates_are_the_last_iterates_of_sgd_least_squares(data):
+    key = jax.random.key(6)
+    finals = sgd_final_iterates(data, jnp.zeros(3), 0.05, 30, 4, key, 3)
+    assert finals.shape == (3, 3)
+    for r in range(3):
+        path = sgd_least_squares(data, jnp.zeros(3), 0.05, 30, 4, jax.random.fold_in(key, r))
+        np.testing.assert_allclose(finals[r], path[-1], rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="n_runs"):
+        sgd_final_iterates(data, jnp.zeros(3), 0.05, 30, 4, key, 0)
+
+
+def test_sgd_noise_floor_first_step_and_fixed_point(data):
+    eta, B = 0.1, 3
+    floor = sgd_noise_floor(data, eta, B, 400)
+    X, y = np.asarray(data.X, np.float64), np.asarray(data.y, np.float64)
+    theta_star = np.linalg.lstsq(X, y, rcond=None)[0]
+    H = X.T @ X / X.shape[0]
+    g_star = X * (y - X @ theta_star)[:, None]  # single-sample gradients at theta*, mean zero
+    # theta^1 - theta* = eta * (mean of B of them): E||H (theta^1 - theta*)||^2 = eta^2 / B * mean ||H g_i||^2.
+    np.testing.assert_allclose(floor.at_step[1], eta**2 / B * np.mean(np.sum((g_star @ H) ** 2, axis=1)), rtol=1e-10)
+    assert floor.at_step[0] == 0.0 and floor.at_step.shape == (401,)
+    np.testing.assert_allclose(floor.at_step[-1], floor.stationary, rtol=1e-8)
+    np.testing.assert_allclose(floor.first_order, eta * np.trace(H @ (g_star.T @ g_star / X.shape[0])) / (2 * B), rtol=1e-10)
+    assert floor.first_order < floor.stationary  # the O(eta^2) terms raise the floor here
+
+
+def test_sgd_convergence_bound_formula_and_checks():
+    assert sgd_convergence_bound(2.0, 0.1, 10, 3.0, 5.0) == pytest.approx(2 * 2.0 / (0.1 * 10) + 0.1 * 3.0 * 5.0)
+    with pytest.raises(ValueError, match="initial_gap"):
+        sgd_convergence_bound(-1.0, 0.1, 10, 3.0, 5.0)
+    with pytest.raises(ValueError, match="variance"):
+        sgd_convergence_bound(1.0, 0.1, 10, 3.0, float("nan"))
+
+
+def test_threshold_policy_returns_match_gymnasium_episodes():
+    import gymnasium as gym
+
+    starts = cartpole_start_states(jax.random.key(0), 6)
+    assert starts.shape == (6, 4) and float(jnp.abs(starts).max()) < 0.05
+    thetas = jnp.array([[0.0, 0.0, 1.0, 1.0], [1.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, -1.0]] * 2)
+    ours = np.asarray(threshold_policy_returns(thetas, starts))
+    env = gym.make("CartPole-v1")
+    for theta, start, expected in zip(np.asarray(thetas), np.asarray(starts), ours):
+        env.reset(seed=0)
+        env.unwrapped.state = np.asarray(start, np.float64)
+        state, total = np.asarray(start), 0.0
+        while True:
+            state, reward, terminated, truncated, _ = env.step(int(theta @ state > 0))
+            total += reward
+            if terminated or truncated:
+                break
+        assert total == expected
+    grid = threshold_policy_returns(thetas[:2, None, :], starts[None, :3])  # broadcasting
+    assert grid.shape == (2, 3) and float(grid[1, 2]) == float(threshold_policy_returns(thetas[1], starts[2]))
+    with pytest.raises(ValueError, match="size 4"):
+        threshold_policy_returns(jnp.zeros(3), starts[0])

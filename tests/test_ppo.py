@@ -15,16 +15,21 @@ from utils.policies import check_params, mlp_softmax
 from utils.ppo import (
     PPOConfig,
     adaptive_kl_coef,
+    approx_kl,
     categorical_kl,
     check_config,
+    clip_fraction,
     clipped_surrogate,
     gae,
     importance_ratio,
+    in_kl_band,
     kl_penalty_objective,
     make_ppo,
     make_train,
     ppo_clip_objective,
     ppo_epochs,
+    sampled_kl_penalty_objective,
+    unclipped_objective,
 )
 
 EPS = 0.2
@@ -75,25 +80,41 @@ def test_ppo_clip_objective_is_the_mean_of_the_surrogate_of_the_ratio():
     )
     # At θ = θ^k the clipped and unclipped surrogates have the same gradient (the policy gradient).
     g_clip = jax.grad(ppo_clip_objective)(old_log_prob, old_log_prob, adv, EPS)
-    g_plain = jax.grad(kl_penalty_objective)(old_log_prob, old_log_prob, adv, 0.0)
+    g_plain = jax.grad(unclipped_objective)(old_log_prob, old_log_prob, adv)
     np.testing.assert_allclose(g_clip, adv / 50, rtol=1e-5)
     np.testing.assert_allclose(g_plain, adv / 50, rtol=1e-5)
 
 
-def test_kl_penalty_objective_is_surrogate_minus_sampled_kl_plus_constant():
-    key1, key2, key3 = jax.random.split(jax.random.key(1), 3)
-    old_log_prob = jnp.log(jax.random.uniform(key1, (40,), minval=0.05, maxval=1.0))
-    log_prob = old_log_prob + 0.1 * jax.random.normal(key2, (40,))
-    adv = jax.random.normal(key3, (40,))
-    lam = 0.7
-    value = kl_penalty_objective(log_prob, old_log_prob, adv, lam)
-    ratio = jnp.exp(log_prob - old_log_prob)
-    np.testing.assert_allclose(value, jnp.mean(ratio * adv + lam * log_prob), rtol=1e-5)
-    # λ log π_θ = −λ (log π^k − log π_θ) + λ log π^k: the sampled KL penalty, up to a constant in θ.
-    sampled_kl = jnp.mean(old_log_prob - log_prob)
-    np.testing.assert_allclose(
-        value, jnp.mean(ratio * adv) - lam * sampled_kl + lam * jnp.mean(old_log_prob), rtol=1e-5
-    )
+def test_kl_penalty_objective_is_surrogate_minus_per_state_kl():
+    key1, key2, key3, key4 = jax.random.split(jax.random.key(1), 4)
+    old_logits = jax.random.normal(key1, (40, 3))
+    logits = old_logits + 0.3 * jax.random.normal(key2, (40, 3))
+    action = jax.random.randint(key3, (40,), 0, 3)
+    adv = jax.random.normal(key4, (40,))
+    beta = 0.7
+    value = kl_penalty_objective(logits, old_logits, action, adv, beta)
+    log_p, old_log_p = jax.nn.log_softmax(logits), jax.nn.log_softmax(old_logits)
+    rows = jnp.arange(40)
+    ratio = jnp.exp(log_p[rows, action] - old_log_p[rows, action])
+    per_state_kl = jnp.sum(jnp.exp(old_log_p) * (old_log_p - log_p), axis=-1)
+    np.testing.assert_allclose(value, jnp.mean(ratio * adv - beta * per_state_kl), rtol=1e-5)
+    # At θ = θ^k the penalty and its gradient vanish: the first step is the policy gradient.
+    g = jax.grad(kl_penalty_objective)(old_logits, old_logits, action, adv, beta)
+    g_plain = jax.grad(kl_penalty_objective)(old_logits, old_logits, action, adv, 0.0)
+    np.testing.assert_allclose(g, g_plain, atol=1e-7)
+    # The sampled form: β log π_θ(a_h|s_h) in place of −β KL(π^k(·|s_h) ‖ π_θ(·|s_h)).
+    sampled = sampled_kl_penalty_objective(logits, old_logits, action, adv, beta)
+    np.testing.assert_allclose(sampled, jnp.mean(ratio * adv + beta * log_p[rows, action]), rtol=1e-5)
+
+
+def test_approx_kl_and_clip_fraction_as_cleanrl_logs_them():
+    log_prob = jnp.log(jnp.array([0.5, 0.3, 0.9, 0.05]))
+    old_log_prob = jnp.log(jnp.array([0.4, 0.3, 0.6, 0.1]))
+    w = np.exp(np.asarray(log_prob - old_log_prob))
+    np.testing.assert_allclose(approx_kl(log_prob, old_log_prob), np.mean((w - 1) - np.log(w)), rtol=1e-5)
+    assert float(clip_fraction(log_prob, old_log_prob, 0.2)) == pytest.approx(np.mean(np.abs(w - 1) > 0.2))
+    assert float(approx_kl(old_log_prob, old_log_prob)) == 0.0
+    np.testing.assert_allclose(unclipped_objective(log_prob, old_log_prob, jnp.ones(4)), w.mean(), rtol=1e-5)
 
 
 def test_categorical_kl():
@@ -116,6 +137,7 @@ def test_categorical_kl():
 def test_adaptive_kl_coef(kl, factor):
     beta = jnp.float32(0.8)
     assert float(adaptive_kl_coef(beta, jnp.float32(kl), 0.01)) == pytest.approx(0.8 * factor)
+    assert bool(in_kl_band(kl, 0.01)) == (factor == 1.0)  # β is kept exactly inside the band
 
 
 # --- GAE ----------------------------------------------------------------------
@@ -186,12 +208,13 @@ def test_ppo_epochs_sgd_single_minibatch_is_gradient_descent():
 
     theta0 = jnp.zeros(3)
     optimizer = optax.sgd(0.1)
-    theta, _, aux = ppo_epochs(theta0, optimizer.init(theta0), batch, jax.random.key(0), loss, optimizer, 5, 1)
+    theta, _, aux, ran = ppo_epochs(theta0, optimizer.init(theta0), batch, jax.random.key(0), loss, optimizer, 5, 1)
     expected = theta0
     for _ in range(5):
         expected = expected - 0.1 * jax.grad(lambda t: loss(t, batch)[0])(expected)
     np.testing.assert_allclose(theta, expected, rtol=1e-6)
     assert aux.shape == (5, 1)
+    assert np.all(np.asarray(ran))
 
 
 def test_ppo_epochs_minibatches_partition_the_batch():
@@ -203,12 +226,52 @@ def test_ppo_epochs_minibatches_partition_the_batch():
 
     theta0 = jnp.zeros(())
     optimizer = optax.sgd(0.0)
-    _, _, aux = ppo_epochs(theta0, optimizer.init(theta0), batch, jax.random.key(1), loss, optimizer, 2, 3)
+    _, _, aux, _ = ppo_epochs(theta0, optimizer.init(theta0), batch, jax.random.key(1), loss, optimizer, 2, 3)
     assert aux.shape == (2, 3, 4)
     for epoch in aux:
         seen.append(sorted(np.asarray(epoch).ravel().tolist()))
     assert seen[0] == seen[1] == list(np.arange(12.0))  # every sample once per epoch
     assert not np.array_equal(aux[0], aux[1])  # reshuffled between epochs
+
+
+def test_ppo_epochs_early_stopping_skips_the_remaining_epochs():
+    """`stop(aux)` after each epoch: once true, later epochs change nothing (CleanRL's `break`)."""
+    batch = jnp.ones((4, 1))
+
+    def loss(theta, minibatch):
+        return -jnp.sum(theta * minibatch.mean()), theta  # aux: θ before the step
+
+    optimizer = optax.sgd(1.0)
+    theta0 = jnp.zeros(())
+    run = lambda stop: ppo_epochs(theta0, optimizer.init(theta0), batch, jax.random.key(0), loss, optimizer, 6, 1, stop)  # noqa: E731
+    theta, _, aux, ran = run(lambda aux: aux[-1] >= 2.0)  # θ grows by 1 per epoch; stop once it was 2 before a step
+    assert float(theta) == 3.0
+    assert np.asarray(ran).tolist() == [True, True, True, False, False, False]
+    theta, _, _, ran = run(lambda aux: jnp.array(False))  # never stops: all epochs
+    assert float(theta) == 6.0 and np.all(np.asarray(ran))
+    theta, _, _, ran = run(None)
+    assert float(theta) == 6.0 and np.all(np.asarray(ran))
+
+
+def test_update_logs_cleanrl_diagnostics_and_stops_early():
+    """One update of the clipped form with 16 epochs at a high learning rate: the logged
+    approx_kl and clip fraction are those of the minibatches, the largest ratio is that of
+    the new policy, and target-KL early stopping ends the epochs."""
+    base = dict(num_envs=4, num_steps=32, num_minibatches=2, update_epochs=16, total_timesteps=128,
+                learning_rate=3e-2, anneal_lr=False, hidden=(16,))
+    free = make_ppo(PPOConfig(**base))
+    stopped = make_ppo(PPOConfig(target_kl=0.005, **base))
+    state = jax.jit(free.init)(jax.random.key(0))
+    assert float(state.target_kl) == math.inf  # no threshold: early stopping off
+    stop_state = jax.jit(stopped.init)(jax.random.key(0))  # the same start, with the threshold in the state
+    assert float(stop_state.target_kl) == pytest.approx(0.005)
+    _, m_free = jax.jit(free.update)(state)
+    _, m_stop = jax.jit(stopped.update)(stop_state)
+    assert int(m_free.epochs) == 16 and 1 <= int(m_stop.epochs) < 16
+    assert float(m_stop.approx_kl) > 0.005  # it stopped because the approximate KL passed the target
+    assert float(m_stop.kl) > 0 and float(m_free.kl) > 0
+    assert float(m_free.max_ratio) > 1.2  # beyond 1 + ε: clipping does not bound the ratio
+    assert 0 < float(m_free.clipfrac) < 1 and float(m_free.approx_kl) > 0
 
 
 # --- bad input ------------------------------------------------------------------
@@ -230,6 +293,8 @@ def test_ppo_epochs_minibatches_partition_the_batch():
         ({"kl_coef": -1.0}, "kl_coef"),
         ({"loss": "kl_penalty", "kl_coef": 0.0}, "kl_coef"),
         ({"kl_target": 0.0}, "kl_target"),
+        ({"target_kl": 0.0}, "target_kl"),
+        ({"target_kl": -0.01}, "target_kl"),
         ({"max_grad_norm": 0.0}, "max_grad_norm"),
         ({"ent_coef": -0.01}, "ent_coef"),
         ({"total_timesteps": 100}, "total_timesteps"),
@@ -247,6 +312,8 @@ def test_bad_types_raise_type_error():
         check_config(PPOConfig(num_steps=16.0))
     with pytest.raises(TypeError, match="learning_rate"):
         check_config(PPOConfig(learning_rate="fast"))
+    with pytest.raises(TypeError, match="target_kl"):
+        check_config(PPOConfig(target_kl="small"))
     with pytest.raises(TypeError, match="PPOConfig"):
         make_train({"loss": "clip"})
     with pytest.raises(TypeError, match="env"):
@@ -313,7 +380,7 @@ def test_train_output_shapes(kl_run):
 
 def test_time_limit_and_fixed_kl_coef():
     """A 10-step time limit: rollouts hit truncations, the update runs, the
-    evaluation never exceeds the limit; with `adaptive_kl=False` λ stays fixed."""
+    evaluation never exceeds the limit; with `adaptive_kl=False` β stays fixed."""
     env = make("CartPole-v1", max_episode_steps=10)
     config = PPOConfig(
         loss="kl_penalty", adaptive_kl=False, kl_coef=0.5, num_envs=4, num_steps=25,

@@ -53,6 +53,17 @@ def test_fisher_vector_product_pseudocode_equals_jitted_and_exact_fisher():
     np.testing.assert_allclose(pseudo.ravel(), F @ v.ravel(), rtol=1e-4, atol=1e-5)
 
 
+def test_trpo_pseudocode_kl_is_the_per_state_estimate():
+    # The constraint of `trpo` is (1/N) sum_tau sum_h KL(pi^k(.|s_h) || pi_theta(.|s_h)),
+    # the same number as `utils.kl.kl_div_states` on the same trajectories.
+    key = jax.random.key(5)
+    trajectories = P.sample_trajectories(key, MDP, THETA_K, 20)
+    batch = sample_trajectories(key, MDP, POLICY, THETA_K, 20)
+    pi_k, pi_theta = P.pi(THETA_K), P.pi(THETA)
+    total = sum(float(jnp.sum(pi_k[s] * (jnp.log(pi_k[s]) - jnp.log(pi_theta[s])))) for tau in trajectories for s, _, _ in tau)
+    np.testing.assert_allclose(total / 20, K.kl_div_states(POLICY, THETA_K, THETA, batch.obs), rtol=1e-4)
+
+
 def test_trpo_pseudocode_equals_jitted_twin():
     key = jax.random.key(4)
     theta_init = jnp.zeros((4, 2))
@@ -74,6 +85,9 @@ def test_pseudocode_renders():
     assert r"\pi_{\mathrm{opt}}[s,b]" in trpo_tex  # the gain uses pi(theta_opt)
     assert "action" in trpo_tex and "space" not in trpo_tex
     assert r"\log \pi_{k}[s,a] - \log \pi_{\theta}[s,a]" in rendered["kl_div_trajectories"]
+    # TRPO's constraint and Fisher use the per-state KL: the sum over actions b of pi_k[s,b] log-ratios.
+    assert r"\pi_{k}[s,b] \cdot (\log \pi_{k}[s,b] - \log \pi_{\mathrm{opt}}[s,b])" in trpo_tex
+    assert r"u \gets g" in rendered["conjugate_gradient"] and r"r \gets" not in rendered["conjugate_gradient"]
     assert r"\nabla \operatorname{gain}(\theta)" in rendered["trust_region_step"]
     assert r"\sqrt{\frac{2 \delta}{g \cdot x}}" in rendered["trust_region_step"]
     assert r"\nabla \operatorname{slope}(\theta)" in rendered["fisher_vector_product"]

@@ -39,6 +39,8 @@ def test_every_accepted_trpo_step_is_in_the_trust_region(cartpole_runs):
     assert np.median(kl[accepted]) > 0.25 * DELTA
     # A rejected step leaves the policy unchanged.
     assert np.all(kl[~accepted] == 0) and np.all(np.asarray(m.step_fraction)[~accepted] == 0)
+    # The fresh-batch measurement is off by default.
+    assert np.all(np.isnan(np.asarray(m.fresh_kl)))
 
 
 def test_trajectory_kl_constraint_is_respected():
@@ -52,6 +54,18 @@ def test_trajectory_kl_constraint_is_respected():
     assert np.all(kl <= 0.5)
     # The steps are not vanishingly small: the bound above is not vacuous.
     assert kl.max() > 0.05
+
+
+def test_fresh_batch_kl_measures_the_step_without_changing_it():
+    # The extra rollout only measures: the same key gives the same updates with and without it.
+    config = TRPOConfig(n_envs=4, n_steps=32, n_iterations=3)
+    off = jax.jit(make_train(config))(jax.random.key(5))
+    on = jax.jit(make_train(config._replace(fresh_kl=True)))(jax.random.key(5))
+    np.testing.assert_allclose(np.asarray(on.metrics.kl), np.asarray(off.metrics.kl), rtol=1e-5, atol=1e-7)
+    fresh = np.asarray(on.metrics.fresh_kl)
+    assert np.all(np.isfinite(fresh)) and np.all(fresh >= 0)
+    # Accepted steps move the policy, so their KL on fresh states is positive.
+    assert np.all(fresh[np.asarray(on.metrics.accepted)] > 0)
 
 
 def test_line_search_backtracks_to_the_trust_region():

@@ -11,11 +11,15 @@ Running it twice changes nothing the second time.
 1. The first code cell is the *bootstrap cell*, the same in every chapter: it
    imports the book's package and, where that is not installed (on Colab), first
    pip-installs it with its dependencies from the repository set in
-   `_config.yml` (`repository: url, branch`; the environment variable
-   PGBOOK_INSTALL_SOURCE, when set, replaces that pip requirement, e.g. with a
-   local checkout). Its last line is the chapter's import line. It is tagged
-   `hide-input` (collapsed in the HTML) and skipped in the slides. The import
-   line is taken out of the chapter's old first cell, which follows it.
+   `_config.yml` (`repository: url`), at the release tag of the package's version
+   (`v` + `version` in pyproject.toml: an immutable reference that matches the
+   notebook, never a moving branch). While `repository: url` is empty (the
+   repository is not yet confirmed), the cell installs nothing and says what to
+   configure. The environment variable PGBOOK_INSTALL_SOURCE, when set, replaces
+   the pip requirement (a local checkout, a wheel). Its last line is the chapter's
+   import line. It is tagged `hide-input` (collapsed in the HTML) and skipped in the
+   slides. The import line is taken out of the chapter's old first cell, which
+   follows it.
 
 2. Slides. Markdown cells are split (with `+++` markers, which change nothing in
    the book) before every heading and around every directive block, and every
@@ -70,28 +74,54 @@ FIGURE_CODE = re.compile(r"plt\.show\(|(^|\n)\s*latex\(|HTML\(|to_jshtml|display
 WIDGET_CODE = re.compile(r"\binteract(ive)?\(")
 
 
-def repository(config: Path = ROOT / "_config.yml") -> tuple[str, str]:
-    """The repository URL and branch of `_config.yml`, the one place they are set."""
-    settings = yaml.safe_load(config.read_text()).get("repository") or {}
-    url, branch = settings.get("url"), settings.get("branch")
-    if not url or not branch:
-        raise ValueError(f"{config}: expected `repository: url: ...` and `branch: ...`")
-    return str(url).rstrip("/"), str(branch)
+def repository(config: Path = ROOT / "_config.yml") -> str | None:
+    """The book's repository URL from `_config.yml` (`repository: url`), the one place it
+    is set; None while it is empty, that is, until the real repository is confirmed."""
+    settings = yaml.safe_load(config.read_text()).get("repository")
+    if not isinstance(settings, dict) or "url" not in settings:
+        raise ValueError(f"{config}: expected a `repository:` section with `url:` "
+                         "(empty until the book's repository is confirmed)")
+    url = str(settings["url"] or "").strip().rstrip("/")
+    return url or None
 
 
-def bootstrap_source(url: str, branch: str) -> str:
-    """The first code cell of every chapter."""
-    return f'''\
-# On Colab (or wherever this book's package is missing) install it from the book's repository.
+def release_ref(pyproject: Path = ROOT / "pyproject.toml") -> str:
+    """The release tag the notebooks install: `v` + the package's version (`v0.1.0`)."""
+    # The `[project]` table's `version = "..."` line (tomllib is Python 3.11+; the book runs on 3.10).
+    found = re.search(r'^version\s*=\s*"([^"]+)"', pyproject.read_text(), re.MULTILINE)
+    if found is None or not re.fullmatch(r"[0-9]+(\.[0-9]+)*([a-z0-9.+-]*)", found.group(1)):
+        raise ValueError(f"{pyproject}: expected a release version (`version = \"0.1.0\"`)")
+    return f"v{found.group(1)}"
+
+
+def bootstrap_source(url: str | None, ref: str) -> str:
+    """The first code cell of every chapter: install `git+<url>@<ref>` where the package is
+    missing, or, with no repository configured, install nothing and say what to configure."""
+    if url is None:
+        comment = "# Where this book's package is missing (on Colab), install it from PGBOOK_INSTALL_SOURCE."
+        source = (
+            f'    source = os.environ.get("{INSTALL_VARIABLE}")\n'
+            '    if not source:\n'
+            '        raise ImportError(\n'
+            '            "This notebook needs the book\'s package (`utils`), which is not installed, and this copy "\n'
+            '            "of the book names no repository to install it from (`repository: url` in the book\'s "\n'
+            '            "_config.yml is empty until the real repository is confirmed). Install the package "\n'
+            '            "yourself (`pip install <a checkout or wheel of the book>`), or set the environment "\n'
+            f'            "variable {INSTALL_VARIABLE} to a pip requirement or path, and run this cell again.")\n'
+        )
+    else:
+        comment = f"# Where this book's package is missing (on Colab), install its release {ref}, the one this notebook was written for."
+        source = f'    source = os.environ.get("{INSTALL_VARIABLE}", "git+{url}@{ref}")\n'
+    return f"""\
+{comment}
 try:
     import utils.latex
 except ImportError:
     import importlib, os, subprocess, sys
-    source = os.environ.get("{INSTALL_VARIABLE}", "git+{url}@{branch}")
-    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", source], check=True)
+{source}    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", source], check=True)
     importlib.invalidate_caches()
     sys.modules.pop("utils", None)
-{IMPORT_LINE}'''
+{IMPORT_LINE}"""
 
 
 def is_bootstrap(cell) -> bool:
@@ -265,10 +295,10 @@ def add_slides(nb) -> None:
     nb.cells = cells
 
 
-def process(text: str, url: str, branch: str) -> str:
+def process(text: str, url: str | None, ref: str) -> str:
     """The chapter's MyST text with the bootstrap cell and the slide metadata."""
     nb = jupytext.reads(text, fmt=FORMAT)
-    set_bootstrap(nb, bootstrap_source(url, branch))
+    set_bootstrap(nb, bootstrap_source(url, ref))
     add_slides(nb)
     out = jupytext.writes(nb, fmt=FORMAT)
     if "jupytext_version:" not in text:  # jupytext adds its version; keep the header as it was
@@ -286,7 +316,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="change nothing; exit 1 if a file would change")
     parser.add_argument("--config", type=Path, default=ROOT / "_config.yml", help="where the repository is set")
     args = parser.parse_args(argv)
-    url, branch = repository(args.config)
+    url, ref = repository(args.config), release_ref()
     stale = []
     for path in args.files:
         if path.suffix != ".md" or not path.is_file():
@@ -294,7 +324,7 @@ def main(argv: list[str] | None = None) -> int:
         text = path.read_text()
         if not is_notebook(text):
             continue
-        new = process(text, url, branch)
+        new = process(text, url, ref)
         if new != text:
             stale.append(path)
             if not args.check:

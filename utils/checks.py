@@ -37,6 +37,12 @@ __all__ = [
     "greater",
     "mean_at_most",
     "fraction_at_least",
+    "mean_differs",
+    "mean_differs_exact",
+    "separated",
+    "overlapping",
+    "power_law",
+    "piecewise_constant",
 ]
 
 
@@ -60,6 +66,8 @@ class Check(NamedTuple):
 
     def describe(self) -> str:
         """One sentence for the page: what was checked and how finely."""
+        if self.resolution == 0:
+            return f"{self.what}: passed (an exact comparison of computed numbers)."
         if self.relative_to:
             scale = f"{100 * self.resolution / self.relative_to:.2g}% of {self.unit or 'the reference'}"
         else:
@@ -248,3 +256,161 @@ def fraction_at_least(mask, fraction: float, *, what: str) -> Check:
     if got < fraction:
         raise CheckFailed(f"{what}: only {got:.1%} ({int(m.sum())} of {m.size}) hold, at least {fraction:.0%} expected")
     return Check(what, got, fraction, 1.0 / m.size, 1.0, "the elements")
+
+
+def mean_differs(samples, expected, *, what: str, z: float = 4.0, unit: str = "‖expected‖") -> Check:
+    """A bias that the sample resolves: the mean of `samples` (N, ...) lies more than `z`
+    standard errors (`sqrt(tr Cov / N)`, on the norm of the difference) from `expected`.
+
+    The counterpart of `mean_matches`, for a claim that an estimator is *biased*
+    (for example a baseline fitted on the same batch it is used with). Resolution:
+    a bias above (z + 1) standard errors is detected."""
+    x = _samples(samples, "samples")
+    e = _array(expected, "expected").reshape(-1)
+    if e.shape[0] != x.shape[1]:
+        raise ValueError(f"{what}: expected has {e.shape[0]} entries, each sample {x.shape[1]}")
+    n = x.shape[0]
+    se = np.sqrt(total_variance(x) / n)
+    err = float(np.linalg.norm(x.mean(axis=0) - e))
+    norm = float(np.linalg.norm(e))
+    if not err > z * se:
+        raise CheckFailed(
+            f"{what}: the mean of {n} samples is only {err:.3g} from the expected value "
+            f"({err / max(se, 1e-300):.1f} standard errors, {z:g} needed to show a bias; ‖expected‖ = {norm:.3g})"
+        )
+    return Check(what, err, z * se, (z + 1) * se, norm if norm > 0 else None, unit)
+
+
+def mean_differs_exact(values, probabilities, expected, *, what: str, at_least: float,
+                       unit: str = "‖expected‖") -> Check:
+    """An exact bias, by enumeration: `‖Σ_i p_i values[i] − expected‖ ≥ at_least · ‖expected‖`.
+
+    The counterpart of `mean_matches_exact`, for a claim that an estimator's mean
+    is *not* the target (an action-dependent baseline, GAE with λ < 1 and an
+    inexact value function). `at_least` is relative to ‖expected‖, which must be
+    positive; it is also the resolution."""
+    v = _array(values, "values")
+    p = _array(probabilities, "probabilities")
+    if p.ndim != 1 or p.shape[0] != v.shape[0]:
+        raise ValueError(f"{what}: probabilities must be ({v.shape[0]},), got {p.shape}")
+    if np.any(p < 0) or abs(p.sum() - 1) > 1e-6:
+        raise ValueError(f"{what}: probabilities must be non-negative and sum to 1 (sum {p.sum():.8f})")
+    mean = np.tensordot(p, v, axes=1).reshape(-1)
+    e = _array(expected, "expected").reshape(-1)
+    if e.shape != mean.shape:
+        raise ValueError(f"{what}: expected has {e.shape[0]} entries, each value {mean.shape[0]}")
+    norm = _positive(float(np.linalg.norm(e)), "‖expected‖")
+    at_least = _positive(at_least, "at_least")
+    err = float(np.linalg.norm(mean - e))
+    if not err >= at_least * norm:
+        raise CheckFailed(
+            f"{what}: the exact mean is only {err:.3g} from the expected value "
+            f"({100 * err / norm:.3g}% of ‖expected‖ = {norm:.3g}; at least {100 * at_least:.3g}% expected)"
+        )
+    return Check(what, err, at_least * norm, at_least * norm, norm, unit)
+
+
+def _groups(samples, name: str) -> np.ndarray:
+    a = _array(samples, name).reshape(-1)
+    if a.shape[0] < 2:
+        raise ValueError(f"{name} must hold at least two samples (for example one per seed), got {a.shape[0]}")
+    return a
+
+
+def separated(samples_a, samples_b, *, what: str, unit: str = "") -> Check:
+    """Every sample of `samples_a` lies above every sample of `samples_b` (for example the
+    final returns of the seeds of two methods): the ranges do not overlap, min a > max b.
+
+    If the two groups were exchangeable (the methods equally good), this ordering would arise
+    by chance with probability 1 / C(n_a + n_b, n_a), 1/70 for four samples each: it is the
+    one-sided exact permutation (Mann–Whitney) test at its smallest p-value. Resolution: a
+    difference between the two means larger than the sum of the two ranges (max − min)
+    always separates the groups, whatever the samples."""
+    a, b = _groups(samples_a, "samples_a"), _groups(samples_b, "samples_b")
+    gap = float(a.min() - b.max())
+    spread = float(np.ptp(a) + np.ptp(b))
+    if not gap > 0:
+        raise CheckFailed(
+            f"{what}: the ranges overlap (lowest of the first {a.min():.4g} ≤ highest of the second {b.max():.4g}; "
+            f"means {a.mean():.4g} and {b.mean():.4g}, ranges {np.ptp(a):.3g} and {np.ptp(b):.3g}): "
+            f"these samples do not resolve the ordering"
+        )
+    return Check(what, gap, 0.0, spread, None, unit)
+
+
+def overlapping(groups, *, what: str, unit: str = "") -> Check:
+    """No two of `groups` ({name: samples}) are `separated`: for every pair, the ranges of the
+    samples overlap, so the samples support no ranking of any two of them.
+
+    Raises `CheckFailed` naming a pair that is separated (a ranking the text could then state).
+    Resolution: two groups whose means differ by more than the sum of their ranges would be
+    separated, so the largest such sum over the pairs is the smallest difference of means that
+    this check is sure to detect."""
+    if isinstance(groups, dict):
+        items = [(str(k), _groups(v, str(k))) for k, v in groups.items()]
+    else:
+        items = [(str(i), _groups(v, f"groups[{i}]")) for i, v in enumerate(groups)]
+    if len(items) < 2:
+        raise ValueError(f"{what}: at least two groups are needed, got {len(items)}")
+    largest_gap, resolution = -np.inf, 0.0
+    for i, (name_a, a) in enumerate(items):
+        for name_b, b in items[i + 1:]:
+            gap = max(a.min() - b.max(), b.min() - a.max())
+            if gap > 0:
+                high, low = (name_a, name_b) if a.min() > b.max() else (name_b, name_a)
+                raise CheckFailed(
+                    f"{what}: every sample of {high!r} lies above every sample of {low!r} "
+                    f"(by {gap:.4g}{(' ' + unit) if unit else ''}): the samples do rank these two"
+                )
+            largest_gap = max(largest_gap, float(gap))
+            resolution = max(resolution, float(np.ptp(a) + np.ptp(b)))
+    return Check(what, largest_gap, 0.0, resolution, None, unit)
+
+
+def power_law(x, y, exponent: float, *, what: str, atol: float) -> Check:
+    """`y` behaves like `C x^exponent`: the least-squares slope of `log y` against `log x` is
+    within `atol` of `exponent` (for example a sub-optimality gap that decays like `1/k`,
+    exponent −1, or a probability that does). `x` and `y` are positive, with at least three
+    points; pass the range of `x` where the claim is meant (its asymptotic part). Resolution:
+    an exponent that differs by more than `atol` is rejected."""
+    x, y = _array(x, "x").reshape(-1), _array(y, "y").reshape(-1)
+    if x.shape != y.shape or x.shape[0] < 3:
+        raise ValueError(f"{what}: x and y must have the same length, at least 3 (got {x.shape[0]} and {y.shape[0]})")
+    if np.any(x <= 0) or np.any(y <= 0):
+        raise CheckFailed(f"{what}: a power law needs positive x and y (smallest y {y.min():.3g})")
+    atol = _positive(atol, "atol")
+    slope = float(np.polyfit(np.log(x), np.log(y), 1)[0])
+    if abs(slope - exponent) > atol:
+        raise CheckFailed(
+            f"{what}: the log-log slope is {slope:.4g}, not {exponent:g} within {atol:g} "
+            f"(over x from {x.min():.3g} to {x.max():.3g})"
+        )
+    return Check(what, slope, float(exponent), atol, None, "in the exponent")
+
+
+def piecewise_constant(base, shifted, *, what: str, flat_fraction: float = 0.99, min_jump: float = 1.0) -> Check:
+    """A function is piecewise constant, seen at random points: with `base` = f(x_i) and
+    `shifted` = f(x_i + δ v) for a small step δ, the change is exactly zero at no fewer than
+    `flat_fraction` of the points, and every nonzero change is a jump of at least `min_jump`
+    (for example the return of a deterministic policy from a fixed start state, an integer,
+    along a direction in parameter space). A smooth function that is not constant fails the
+    first part (its changes are nonzero, if small); a continuous function with flat stretches
+    and ramps fails the second. Exact comparison, no sampling error: the resolution is one
+    point, 1/N of the fraction."""
+    a, b = _array(base, "base").reshape(-1), _array(shifted, "shifted").reshape(-1)
+    if a.shape != b.shape or a.shape[0] == 0:
+        raise ValueError(f"{what}: base and shifted must be non-empty and of the same size ({a.shape[0]} and {b.shape[0]})")
+    change = np.abs(b - a)
+    flat = float(np.mean(change == 0))
+    if flat < flat_fraction:
+        raise CheckFailed(
+            f"{what}: the function changes at {1 - flat:.2%} of the {a.shape[0]} points "
+            f"(at most {1 - flat_fraction:.2%} allowed for a piecewise constant function)"
+        )
+    jumps = change[change > 0]
+    if jumps.size and jumps.min() < min_jump:
+        raise CheckFailed(
+            f"{what}: {int((jumps < min_jump).sum())} of the {jumps.size} changes are smaller than a jump "
+            f"(smallest {jumps.min():.3g} < {min_jump:g}): the function also varies continuously"
+        )
+    return Check(what, flat, flat_fraction, 1.0 / a.shape[0], 1.0, "the points")

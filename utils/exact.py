@@ -48,6 +48,14 @@ __all__ = [
     "greedy_policy",
     "TrajectoryDistribution",
     "enumerate_trajectories",
+    "exact_policy_gradient_ascent",
+    "expected_return_float64",
+    "softmax_policy_float64",
+    "StationaryOptimum",
+    "best_stationary_policy",
+    "exact_gradient_from_score",
+    "PerformanceDifference",
+    "performance_difference",
 ]
 
 
@@ -319,3 +327,197 @@ def enumerate_trajectories(
     )
     returns = mdp.r[states, actions].sum(axis=1)
     return TrajectoryDistribution(states, actions, probs, returns)
+
+
+# --- policy gradient ascent with the exact gradient, and the best stationary policy -----
+
+
+def exact_policy_gradient_ascent(
+    mdp: TabularMDP, theta_init: Float[Array, "S A"], eta: float, n_steps: int
+) -> Float[Array, "K S A"]:
+    """`n_steps` steps of exact policy gradient ascent (eq-pg-ascent in the book),
+    `theta^{k+1} = theta^k + eta grad J(theta^k)`, for the tabular softmax policy.
+
+    Returns every iterate `theta^k`, k = 0, ..., n_steps - 1, shape (n_steps, S, A);
+    one `jax.lax.scan`, compiled once per `n_steps`. Evaluate the iterates with
+    `expected_return_float64` when their differences matter below float32's
+    resolution (late in a long run)."""
+    theta_init = _check_theta(mdp, theta_init)
+    n_steps = int(n_steps)
+    if n_steps < 1:
+        raise ValueError(f"n_steps must be a positive int, got {n_steps}")
+    return _exact_policy_gradient_ascent(mdp, theta_init, jnp.asarray(eta, theta_init.dtype), n_steps)
+
+
+@functools.partial(jax.jit, static_argnums=3)
+def _exact_policy_gradient_ascent(mdp, theta_init, eta, n_steps):
+    def step(theta, _):
+        return theta + eta * _exact_gradient(mdp, theta), theta
+
+    return jax.lax.scan(step, theta_init, None, length=n_steps)[1]
+
+
+def expected_return_float64(mdp: TabularMDP, pi) -> np.ndarray:
+    """`J(pi)` of (eq-pg-objective) by backward induction in float64 NumPy, for a batch of
+    stationary policies `pi` of shape (..., S, A). Returns shape (...).
+
+    The MDP's float32 numbers are used as they are; only the arithmetic is float64, so
+    that differences of `J` far below float32's resolution (about 1e-7 J) are resolved."""
+    _check_mdp(mdp)
+    P = np.asarray(mdp.P, np.float64)
+    r = np.asarray(mdp.r, np.float64)
+    mu = np.asarray(mdp.mu, np.float64)
+    pi = np.asarray(pi, np.float64)
+    S, A = r.shape
+    if pi.ndim < 2 or pi.shape[-2:] != (S, A):
+        raise ValueError(f"pi must have shape (..., S, A) = (..., {S}, {A}), got shape {pi.shape}")
+    V = np.zeros(pi.shape[:-2] + (S,))
+    for _ in range(mdp.H):
+        Q = r + np.einsum("sat,...t->...sa", P, V)
+        V = np.sum(pi * Q, axis=-1)
+    return V @ mu
+
+
+def softmax_policy_float64(theta) -> np.ndarray:
+    """`pi_theta(a | s)` of the tabular softmax in float64 NumPy, for a batch of (..., S, A)."""
+    theta = np.asarray(theta, np.float64)
+    e = np.exp(theta - theta.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+class StationaryOptimum(NamedTuple):
+    """The supremum of `J` over stationary policies, with a certificate.
+
+    `value` is `J(policy)` for the best policy found (deterministic when the
+    supremum is attained at a corner); `upper_bound` is a proven bound
+    `sup_pi J(pi) <= upper_bound` over *all* stationary policies, stochastic ones
+    included (up to float64 rounding, about 1e-13 here); `n_boxes` is how many boxes
+    the branch and bound examined."""
+
+    value: float
+    policy: np.ndarray
+    upper_bound: float
+    n_boxes: int
+
+
+def best_stationary_policy(mdp: TabularMDP, tol: float = 1e-9, max_boxes: int = 20_000) -> StationaryOptimum:
+    """`sup J(pi)` over stationary policies `pi(a | s)` of a two-action MDP, certified by
+    Bernstein polynomials (eq-pg-bernstein in the book).
+
+    With two actions a stationary policy is a point `p` of the cube `[0, 1]^S`,
+    `p_s = pi(1 | s)`, and `J` is a polynomial of degree at most `H` in each `p_s`.
+    On a box, write it in the tensor-product Bernstein basis of degree `H`; the basis
+    functions are non-negative and sum to one, so `J` is a weighted average of its
+    Bernstein coefficients and at most the largest of them, and the coefficient at a
+    corner equals `J` there. Branch and bound: start from the whole cube with the
+    best deterministic policy (corner) as the incumbent; split a box (at the middle of
+    its longest side) while its largest coefficient exceeds the incumbent by more than
+    `tol`. The returned `upper_bound` is the largest coefficient over the boxes
+    closed, so `value <= sup J <= upper_bound`. The coefficients come from `J` at the
+    `(H + 1)^S` points of a grid on the box (exact interpolation, in float64)."""
+    import heapq
+    import math
+
+    _check_mdp(mdp)
+    S, A, H = mdp.n_states, mdp.n_actions, mdp.H
+    if A != 2:
+        raise ValueError(f"best_stationary_policy handles two actions, the MDP has {A}")
+    if (H + 1) ** S > 1_000_000:
+        raise ValueError(f"(H + 1)^S = {(H + 1) ** S} grid points per box: the MDP is too large")
+    nodes = np.arange(H + 1) / H
+    basis = np.array([[math.comb(H, k) * x**k * (1 - x) ** (H - k) for k in range(H + 1)] for x in nodes])
+    to_coefficients = np.linalg.inv(basis)
+    grid = np.stack(np.meshgrid(*[nodes] * S, indexing="ij"), axis=-1)  # (H+1,)*S + (S,)
+
+    def J_at(p):
+        return expected_return_float64(mdp, np.stack([1 - p, p], axis=-1))
+
+    def coefficients(lo, hi):
+        b = J_at(lo + (hi - lo) * grid)
+        for axis in range(S):
+            b = np.moveaxis(np.tensordot(to_coefficients, b, axes=([1], [axis])), 0, axis)
+        return b
+
+    corners = np.array(list(itertools.product([0.0, 1.0], repeat=S)))
+    corner_values = J_at(corners)
+    best_value, best_p = float(corner_values.max()), corners[int(np.argmax(corner_values))]
+    boxes = [(-np.inf, 0, np.zeros(S), np.ones(S))]
+    pushed, n_boxes, closed_bound = 1, 0, -np.inf
+    while boxes:
+        _, _, lo, hi = heapq.heappop(boxes)
+        b = coefficients(lo, hi)
+        n_boxes += 1
+        bound = float(b.max())
+        # The grid point of the largest coefficient is a candidate for the maximiser.
+        k = np.array(np.unravel_index(int(np.argmax(b)), b.shape)) / H
+        p = lo + (hi - lo) * k
+        value = float(J_at(p))
+        if value > best_value + tol:
+            best_value, best_p = value, p
+        if bound <= best_value + tol or n_boxes >= max_boxes:
+            closed_bound = max(closed_bound, bound)
+            continue
+        d = int(np.argmax(hi - lo))
+        middle = 0.5 * (lo[d] + hi[d])
+        hi_left, lo_right = hi.copy(), lo.copy()
+        hi_left[d], lo_right[d] = middle, middle
+        for box in ((lo, hi_left), (lo_right, hi)):
+            heapq.heappush(boxes, (-bound, pushed, *box))
+            pushed += 1
+    return StationaryOptimum(best_value, np.stack([1 - best_p, best_p], axis=-1), max(closed_bound, best_value), n_boxes)
+
+
+def exact_gradient_from_score(
+    mdp: TabularMDP, theta: Float[Array, "S A"], score
+) -> Float[Array, "S A"]:
+    """The policy-gradient sum `sum_h sum_{s,a} d_h(s, a) Q_h(s, a) score(theta, s, a)` with
+    exact visitation and Q-values, for a given score function `score(theta, s, a)` (S, A)
+    (for example `tabular_softmax(S, A).score`). With the true score it equals `grad J(theta)`;
+    a score without the softmax's `-pi_theta(. | s)` term gives a different vector."""
+    theta = _check_theta(mdp, theta)
+    S, A = theta.shape
+    table = jax.vmap(jax.vmap(score, (None, None, 0)), (None, 0, None))(theta, jnp.arange(S), jnp.arange(A))
+    pi = jnp.broadcast_to(softmax_policy(theta), (mdp.H, S, A))
+    d = _forward(mdp, pi)
+    Q, _ = _backward(mdp, pi)
+    return jnp.einsum("hsa,hsa,sauv->uv", d, Q, table)
+
+
+class PerformanceDifference(NamedTuple):
+    """Both sides of the performance difference lemma (eq-pdl) for every start state, and for
+    `J` the improvement, the surrogate (eq-pdl-surrogate) and its error bound (eq-pdl-surrogate-error)."""
+
+    lhs: Float[Array, " S"]  # V^{pi_new}_0(s) - V^pi_0(s)
+    rhs: Float[Array, " S"]  # E_{tau ~ rho^{pi_new}_s}[sum_h A^pi_h(s_h, a_h)]
+    improvement: Float[Array, ""]  # J(pi_new) - J(pi)
+    surrogate: Float[Array, ""]  # L_pi(pi_new): states of pi, actions of pi_new
+    surrogate_error_bound: Float[Array, ""]  # 2 sum_h TV(d^{pi_new}_h, d^pi_h) max_s |A_bar_h(s)|
+
+
+def performance_difference(mdp: TabularMDP, pi: Float[Array, "*H S A"], pi_new: Float[Array, "*H S A"]
+                           ) -> PerformanceDifference:
+    """The performance difference lemma (eq-pdl) on a tabular MDP, both sides exactly: the left
+    side by backward induction, the right side as `sum_h sum_{s', a} d^{pi_new}_h(s', a | s_0 = s)
+    A^pi_h(s', a)` with the state-action visitation of `pi_new` from each start state."""
+    pi, pi_new = _policy_table(mdp, pi, "pi"), _policy_table(mdp, pi_new, "pi_new")
+    return _performance_difference(mdp, pi, pi_new)
+
+
+@jax.jit
+def _performance_difference(mdp, pi, pi_new):
+    Q, V = _backward(mdp, pi)
+    A = Q - V[..., None]
+    _, V_new = _backward(mdp, pi_new)
+    lhs = V_new[0] - V[0]
+    starts = jnp.eye(mdp.n_states, dtype=mdp.mu.dtype)
+    import dataclasses
+
+    d_new = jax.vmap(lambda mu: _forward(dataclasses.replace(mdp, mu=mu), pi_new))(starts)  # "S H S A"
+    rhs = jnp.einsum("shta,hta->s", d_new, A)
+    A_bar = jnp.sum(pi_new * A, axis=-1)  # "H S": E_{a ~ pi_new_h(.|s)} A^pi_h(s, a)
+    d_s_new, d_s_old = _forward(mdp, pi_new).sum(-1), _forward(mdp, pi).sum(-1)
+    improvement = mdp.mu @ lhs
+    surrogate = jnp.sum(d_s_old * A_bar)
+    tv = 0.5 * jnp.sum(jnp.abs(d_s_new - d_s_old), axis=-1)
+    bound = 2 * jnp.sum(tv * jnp.max(jnp.abs(A_bar), axis=-1))
+    return PerformanceDifference(lhs, rhs, improvement, surrogate, bound)

@@ -12,16 +12,26 @@ only up to a constant). Kong's effective sample size
 (sum_i w_i)^2 / sum_i w_i^2 (eq-ess in the book) says roughly how many
 samples from p the weighted sample is worth.
 
-Every function takes log-densities or weights for a batch of N samples along
+The chapter's example, target N(0, 1) and proposal N(δ, 1), has its
+experiment (`gaussian_shift_sweep`) and its closed forms (the moments of the
+weights, the variance of one term, the standard error of N_eff / N) at the
+end of the module.
+
+Every estimator takes log-densities or weights for a batch of N samples along
 the leading axis, checks its arguments eagerly (shapes always; values too
 when the arrays are concrete, i.e. not traced inside `jit`/`vmap`) and then
 calls a jitted kernel.
 """
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+from typing import NamedTuple
+
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.scipy.stats import norm as _normal
 from jaxtyping import Array, Float
 
 __all__ = [
@@ -29,6 +39,12 @@ __all__ = [
     "importance_sampling_estimate",
     "self_normalised_estimate",
     "effective_sample_size",
+    "GaussianShiftSweep",
+    "gaussian_shift_sweep",
+    "gaussian_shift_weight_moment",
+    "gaussian_shift_term_variance",
+    "gaussian_shift_term_variance_quadrature",
+    "gaussian_shift_ess_fraction_se",
 ]
 
 
@@ -160,3 +176,106 @@ def effective_sample_size(weights: Float[Array, " N"]) -> Float[Array, ""]:
         if not bool(jnp.any(weights > 0)):
             raise ValueError("weights are all zero: the effective sample size is undefined")
     return _ess(weights)
+
+
+# --------------------------------------------------------------------------
+# The chapter's example: target p = N(0, 1), proposal q = N(shift, 1), f(x) = x².
+# --------------------------------------------------------------------------
+
+
+class GaussianShiftSweep(NamedTuple):
+    """Repeated importance-sampling estimates of `E_{x~N(0,1)}[x²] = 1` from `q = N(δ, 1)`.
+
+    For each shift `δ` (rows) and each of `R` repeats (columns), `n` samples
+    `x ~ q`: `estimates[δ, r]` is the estimator's value from them,
+    `weights[δ, r, i] = p(x_i)/q(x_i)` and `ess[δ, r]` Kong's effective sample
+    size of those weights (eq-ess)."""
+
+    estimates: Float[Array, "shifts R"]
+    weights: Float[Array, "shifts R n"]
+    ess: Float[Array, "shifts R"]
+
+
+Estimator = Callable[[Array, Array, Array], Array]
+
+
+def gaussian_shift_sweep(
+    key, shifts, n: int, n_repeats: int, estimator: Estimator | None = None
+) -> GaussianShiftSweep:
+    """The importance-sampling experiment of the chapter (eq-is-estimator, eq-ess).
+
+    `estimator(f_values, log_p, log_q)` defaults to `importance_sampling_estimate`;
+    pass `self_normalised_estimate` (or a wrong one, in the tests) to run the
+    same experiment with another estimator. Repeat `r` uses
+    `jax.random.split(key, n_repeats)[r]` for every shift, so the samples of
+    different shifts differ only by the shift."""
+    estimator = importance_sampling_estimate if estimator is None else estimator
+    n, n_repeats = int(n), int(n_repeats)
+    if n < 1 or n_repeats < 1:
+        raise ValueError(f"n and n_repeats must be positive, got {n} and {n_repeats}")
+    shifts = jnp.atleast_1d(jnp.asarray(shifts, jnp.float32))
+    if shifts.ndim != 1:
+        raise ValueError(f"shifts must be a 1-D sequence of numbers, got shape {tuple(shifts.shape)}")
+    noise = _standard_normals(jax.random.split(key, n_repeats), n)  # (R, n), shared by every shift
+    return GaussianShiftSweep(*_sweep(noise, shifts, estimator))
+
+
+@functools.partial(jax.jit, static_argnums=1)
+def _standard_normals(keys, n: int):
+    # Compiled once per (R, n) and reused by every sweep and estimator of that size.
+    return jax.vmap(lambda k: jax.random.normal(k, (n,)))(keys)
+
+
+@functools.partial(jax.jit, static_argnums=2)
+def _sweep(noise, shifts, estimator):
+    def one(eps, shift):
+        x = shift + eps
+        log_p, log_q = _normal.logpdf(x), _normal.logpdf(x, loc=shift)
+        w = _weights(log_p, log_q)
+        return estimator(x**2, log_p, log_q), w, _ess(w)
+
+    return jax.vmap(jax.vmap(one, (0, None)), (None, 0))(noise, shifts)
+
+
+def gaussian_shift_weight_moment(k: float, shift) -> np.ndarray:
+    """`E_{x~q}[w(x)^k] = exp(k (k − 1) δ² / 2)` for `p = N(0, 1)`, `q = N(δ, 1)`, since
+    `log w = −δx + δ²/2` is normal under `q` with mean `−δ²/2` and variance `δ²`."""
+    d = np.asarray(shift, np.float64)
+    return np.exp(k * (k - 1) * d**2 / 2)
+
+
+def gaussian_shift_term_variance(shift) -> np.ndarray:
+    """`Var_{x~q}[w(x) x²] = (δ⁴ + 6δ² + 3) e^{δ²} − 1` (eq-is-shift-variance in the book):
+    the variance of one term of the importance-sampling estimate of `E_p[x²] = 1`.
+
+    From `E_q[w² x⁴] = E_p[w x⁴] = e^{δ²} E_{x~N(−δ,1)}[x⁴]`."""
+    d = np.asarray(shift, np.float64)
+    return (d**4 + 6 * d**2 + 3) * np.exp(d**2) - 1
+
+
+def gaussian_shift_term_variance_quadrature(shift) -> np.ndarray:
+    """`Var_q[w(x) x²] = ∫ p(x)²/q(x) x⁴ dx − 1`, by adaptive numerical quadrature: an
+    independent computation of `gaussian_shift_term_variance`."""
+    from scipy import integrate
+
+    def one(d):
+        # p(x)^2 / q(x) = exp(-x^2 + (x - d)^2 / 2) / sqrt(2 pi)
+        integrand = lambda x: np.exp(-x * x + 0.5 * (x - d) ** 2) * x**4 / np.sqrt(2 * np.pi)  # noqa: E731
+        value, _ = integrate.quad(integrand, -np.inf, np.inf, epsabs=0.0, epsrel=1e-12, limit=200)
+        return value - 1.0
+
+    d = np.asarray(shift, np.float64)
+    return np.vectorize(one)(d)
+
+
+def gaussian_shift_ess_fraction_se(shift, n_samples: int) -> np.ndarray:
+    """Standard error of `N_eff / N` from `N = n_samples` weights of `q = N(δ, 1)`, to first order
+    (the delta method) about its limit `(E_q w)² / E_q[w²] = e^{−δ²}`.
+
+    With `m_k = E_q[w^k]` (`gaussian_shift_weight_moment`) and `g(a, b) = a²/b` at
+    `(a, b) = (m_1, m_2) = (1, e^{δ²})`, `Var ≈ ∇gᵀ Cov[(w, w²)] ∇g / N`."""
+    c = gaussian_shift_weight_moment(2, shift)
+    m3, m4 = gaussian_shift_weight_moment(3, shift), gaussian_shift_weight_moment(4, shift)
+    var_w, var_w2, cov = c - 1, m4 - c**2, m3 - c
+    grad_a, grad_b = 2 / c, -1 / c**2
+    return np.sqrt((grad_a**2 * var_w + grad_b**2 * var_w2 + 2 * grad_a * grad_b * cov) / n_samples)

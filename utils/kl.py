@@ -17,8 +17,23 @@ the dynamics. The exact value on a tabular MDP is
   (the jitted twin of the chapter's pseudocode
   `utils.pseudocode.trpo.kl_div_trajectories`).
 - `categorical_kl`: the exact KL between two action distributions at one
-  state, for the lower-variance estimator
-  `E_{tau ~ rho_{pi^k}}[sum_h KL(pi^k(. | s_h) || pi_theta(. | s_h))]`.
+  state; `kl_states_per_trajectory` and `kl_div_states` use it for the
+  per-state estimator (eq-trpo-kl-states)
+  `E_{tau ~ rho_{theta^k}}[sum_h KL(pi^k(. | s_h) || pi_theta(. | s_h))]`.
+  Its Hessian at `theta = theta^k` is the (sampled) Fisher information for
+  any softmax policy, which is why TRPO's Fisher-vector products use it; the
+  Hessian of the log-ratio estimator is that only when the logits are linear
+  in `theta` (tabular and linear softmax).
+
+What is proven and what is observed about the two estimators' variances:
+each per-state term `KL(pi^k(.|s_h) || pi_theta(.|s_h))` is the conditional
+expectation, given `s_h`, of the log-ratio term `log pi^k(a_h|s_h) / pi_theta(a_h|s_h)`,
+so term by term its variance is no larger (law of total variance). The sums
+along a trajectory are not conditional expectations of one another (the later
+states carry information about the earlier actions), so no theorem orders
+their variances; that the per-state sum varies less is an observation, true
+on the chapter's MDP and false on others (`utils.trpo.kl_variance_example`,
+the TRPO section's exercise `ex-trpo-kl-variance`).
 """
 from __future__ import annotations
 
@@ -30,7 +45,14 @@ from jaxtyping import Array, Bool, Float, Int
 
 from utils.policies import Policy, check_params
 
-__all__ = ["kl_per_trajectory", "kl_trajectories", "kl_div_trajectories", "categorical_kl"]
+__all__ = [
+    "kl_per_trajectory",
+    "kl_trajectories",
+    "kl_div_trajectories",
+    "categorical_kl",
+    "kl_states_per_trajectory",
+    "kl_div_states",
+]
 
 
 def _check_log_probs(log_prob_old, log_prob_new, mask):
@@ -124,9 +146,11 @@ def categorical_kl(logits_p: Float[Array, "*B A"], logits_q: Float[Array, "*B A"
     """`KL(p || q) = sum_a p(a) log p(a) / q(a)` for softmax distributions given by their logits.
 
     Summed over actions exactly, this is the conditional expectation of the
-    log-ratio given the state: replacing `log pi^k(a_h|s_h) / pi_theta(a_h|s_h)`
-    by `KL(pi^k(.|s_h) || pi_theta(.|s_h))` keeps the KL estimator unbiased
-    and lowers its variance (Rao-Blackwellisation), and each term is >= 0.
+    log-ratio given the state, `E_{a ~ p}[log p(a) / q(a)]`: replacing
+    `log pi^k(a_h|s_h) / pi_theta(a_h|s_h)` by `KL(pi^k(.|s_h) || pi_theta(.|s_h))`
+    keeps the KL estimator unbiased, makes each term >= 0, and does not raise
+    the variance of that term (law of total variance). The variance of the
+    sum along a trajectory is another matter: see the module docstring.
     """
     if jnp.shape(logits_p) != jnp.shape(logits_q) or jnp.ndim(logits_p) < 1:
         raise ValueError(
@@ -136,3 +160,54 @@ def categorical_kl(logits_p: Float[Array, "*B A"], logits_q: Float[Array, "*B A"
     log_p = jax.nn.log_softmax(logits_p, axis=-1)
     log_q = jax.nn.log_softmax(logits_q, axis=-1)
     return jnp.sum(jnp.exp(log_p) * (log_p - log_q), axis=-1)
+
+
+def kl_states_per_trajectory(
+    logits_old: Float[Array, "N H A"],
+    logits_new: Float[Array, "N H A"],
+    mask: Bool[Array, "N H"] | None = None,
+) -> Float[Array, " N"]:
+    """`sum_h KL(pi^k(. | s_h) || pi_theta(. | s_h))` for each sampled trajectory (eq-trpo-kl-states),
+    from the two policies' logits at the visited states. Each entry is >= 0 and,
+    for trajectories sampled with `pi^k`, an unbiased estimate of
+    `KL(rho_{theta^k} || rho_theta)`. `mask` as in `kl_per_trajectory`."""
+    if jnp.ndim(logits_old) != 3 or jnp.shape(logits_old) != jnp.shape(logits_new):
+        raise ValueError(
+            f"`logits_old` and `logits_new` must have the same shape (N, H, A), got "
+            f"{tuple(jnp.shape(logits_old))} and {tuple(jnp.shape(logits_new))}"
+        )
+    per_state = categorical_kl(logits_old, logits_new)
+    if mask is not None:
+        if tuple(jnp.shape(mask)) != tuple(per_state.shape):
+            raise ValueError(f"`mask` must have the shape (N, H) = {tuple(per_state.shape)}, got {tuple(jnp.shape(mask))}")
+        per_state = jnp.where(mask, per_state, 0.0)
+    return jnp.sum(per_state, axis=1)
+
+
+def kl_div_states(
+    policy: Policy,
+    params_old: Any,
+    params: Any,
+    obs: Any,
+    mask: Bool[Array, "N H"] | None = None,
+) -> Float[Array, ""]:
+    """The per-state estimate of `KL(rho_{theta^k} || rho_theta)` (eq-trpo-kl-states) for a
+    softmax `policy` (its `dist` returns logits): the mean over the `N` sampled
+    trajectories of `sum_h KL(pi^k(. | s_h) || pi_theta(. | s_h))`, `obs[n, h]` of
+    shape `(N, H, ...)` sampled with `pi^k = policy(params_old)`.
+
+    The KL that TRPO's step uses (`utils.trpo.trpo_tabular`, the pseudocode
+    `utils.pseudocode.trpo.trpo`): its Hessian in `params` at `params_old` is the
+    sampled Fisher information `(1/N) sum_n sum_h F(s^n_h)`, positive
+    semi-definite for any parameterisation of the logits.
+    """
+    if not isinstance(policy, Policy):
+        raise TypeError(f"`policy` must be a utils.policies.Policy, got {type(policy).__name__}")
+    if not isinstance(params_old, jax.core.Tracer):
+        check_params(policy, params_old, "params_old")
+    if not isinstance(params, jax.core.Tracer):
+        check_params(policy, params, "params")
+    if jnp.ndim(obs) < 2:
+        raise ValueError(f"`obs` must have leading shape (N, H), got shape {tuple(jnp.shape(obs))}")
+    logits = jax.vmap(jax.vmap(policy.dist, (None, 0)), (None, 0))
+    return jnp.mean(kl_states_per_trajectory(logits(params_old, obs), logits(params, obs), mask))

@@ -7,13 +7,23 @@ exactly to the trust-region radius `delta`:
 
     theta^{k+1} = theta^k + eta F^{-1} g,   eta = sqrt(2 delta / (g^T F^{-1} g))
 
-(the closed form of the NPG section). Forming `F` costs `O(D^2)` memory and
+(eq-npg-update in the NPG section). Forming `F` costs `O(D^2)` memory and
 inverting it `O(D^3)`; here `F` only ever appears through products `F v`,
 computed by automatic differentiation, and `F x = g` is solved by conjugate
 gradient with a few such products.
 
-- `fisher_vector_product(kl_fn, theta, v)`: `F v` as the Hessian of the KL at
+- `fisher_vector_product(kl_fn, theta, v)`: `F v` as the Hessian of a KL at
   `theta^k` times `v` (forward-over-reverse autodiff, Schulman et al. 2015).
+  The KL must be the exact one or the per-state estimate `per_state_kl`; the
+  Hessian of the sampled log-ratio estimator is the Fisher information only
+  for policies whose logits are linear in `theta` (NPG section).
+- `per_state_kl(policy, params_old, params, obs)`: the per-state sampled KL
+  (eq-npg-per-state-kl), whose Hessian at `params_old` is
+  `action_averaged_fisher(policy, params_old, obs)` exactly.
+- `sampled_kl_derivatives(policy, params_old, obs, actions)`: the gradients
+  and Hessians at `params_old` of both sampled KL estimates, beside the sampled
+  Fisher: the NPG section's check that only the per-state one has the Fisher
+  as its Hessian.
 - `score_fisher_vector_product(log_prob_fn, theta, v)`: `F v` from the outer
   product form `F = E[grad log rho grad log rho^T]`, as `J^T (J v) / N`.
 - `sampled_fisher_information(policy, params, obs, actions)`: the dense
@@ -23,9 +33,10 @@ gradient with a few such products.
 - `natural_step_size`, `npg_step`: the closed-form natural step, with the
   Fisher as a dense matrix (solved exactly) or as a product (solved by CG).
 
-Damping, `F + lambda I` (Schulman et al. 2015, not in the chapter's
-equations), keeps the linear system well conditioned when the sampled Fisher
-is nearly singular; every function takes `damping=0.0` to switch it off.
+Damping, `F + zeta I` (Schulman et al. 2015, not in the chapter's
+equations; the argument is called `damping`), keeps the linear system well
+conditioned when the sampled Fisher is nearly singular; every function takes
+`damping=0.0` to switch it off.
 
 Parameters are flat vectors `Float[Array, "D"]` for `conjugate_gradient` and
 `npg_step`; use `jax.flatten_util.ravel_pytree` to flatten a pytree of
@@ -33,10 +44,11 @@ parameters. The Fisher-vector products accept any pytree.
 """
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.flatten_util
@@ -48,6 +60,10 @@ from utils.policies import Policy, check_params
 
 __all__ = [
     "fisher_vector_product",
+    "per_state_kl",
+    "action_averaged_fisher",
+    "SampledKLDerivatives",
+    "sampled_kl_derivatives",
     "score_fisher_vector_product",
     "sampled_fisher_information",
     "conjugate_gradient",
@@ -141,11 +157,22 @@ def fisher_vector_product(
 ) -> Params:
     """`(F + damping I) v`, with `F` the Hessian of `kl_fn` at `theta`.
 
-    `kl_fn(theta')` must be `KL(pi_{theta^k} || pi_{theta'})` (sampled or
-    exact) with the old policy held fixed, and `theta = theta^k`: the KL has
-    its minimum 0 there, and its Hessian is the Fisher information (NPG
-    section). The product is `d/dt grad kl_fn(theta + t v)` at `t = 0`, one
-    forward-over-reverse pass: no `D x D` matrix is formed.
+    The product is `d/dt grad kl_fn(theta + t v)` at `t = 0`, one
+    forward-over-reverse pass: no `D x D` matrix is formed. `theta` must be
+    `theta^k` and `kl_fn(theta')` a KL from the old policy `pi_{theta^k}`
+    (held fixed) to `pi_{theta'}` whose Hessian at `theta^k` is the Fisher
+    information (thm-fisher-hessian in the NPG section):
+
+    - the exact `KL(rho_{theta^k} || rho_{theta'})` (e.g. `utils.exact.kl_trajectories`);
+    - the per-state estimate `per_state_kl` (eq-npg-per-state-kl): its Hessian
+      is the sampled Fisher `action_averaged_fisher` on the same states.
+
+    Not the log-ratio estimator `(1/N) sum_n sum_h log pi_{theta^k}(a|s) / pi_{theta'}(a|s)`
+    (`utils.kl.kl_div_trajectories`) for a policy whose logits are nonlinear
+    in `theta`: its gradient at `theta^k` is not zero, and its Hessian is the
+    Fisher plus a term of mean zero that can make it indefinite (the NPG
+    section shows it for a small MLP). For logits linear in `theta` (tabular
+    or linear softmax) that term vanishes and the two Hessians agree.
     """
     if not callable(kl_fn):
         raise TypeError(f"`kl_fn` must be a function theta -> KL, got {type(kl_fn).__name__}")
@@ -184,6 +211,133 @@ def score_fisher_vector_product(
     _, pullback = jax.vjp(log_prob_fn, theta)
     (JtJv,) = pullback(Jv / log_probs.shape[0])
     return _tree_add_scaled(JtJv, v, damping)
+
+
+def _softmax_logits(policy: Policy, params, obs) -> Float[Array, "N H A"]:
+    logits = jax.vmap(jax.vmap(lambda o: policy.dist(params, o)))(obs)
+    if not isinstance(logits, jax.Array) or logits.ndim != 3:
+        raise TypeError(
+            f"`policy` must be a softmax policy whose `dist` returns the logits (A,), "
+            f"got {policy.name} (dist returns {type(logits).__name__})"
+        )
+    return logits
+
+
+def _check_obs(obs) -> None:
+    if jnp.ndim(obs) < 2:
+        raise ValueError(f"`obs` must have leading shape (N, H), got shape {tuple(jnp.shape(obs))}")
+
+
+def per_state_kl(policy: Policy, params_old: Params, params: Params, obs: Any) -> Float[Array, ""]:
+    """The per-state sampled KL (eq-npg-per-state-kl in the NPG section),
+
+        K_hat(theta) = (1/N) sum_n sum_h KL(pi_{theta^k}(. | s_nh) || pi_theta(. | s_nh)),
+
+    for a softmax `policy`, `pi_{theta^k} = policy(params_old)`, `pi_theta =
+    policy(params)` and the states `obs` ("N H ...") of `N` trajectories sampled
+    with `pi_{theta^k}`. The sum over actions is exact, so each term is >= 0,
+    `K_hat` and its gradient vanish at `params = params_old`, and its Hessian
+    there is `action_averaged_fisher(policy, params_old, obs)`: pass
+    `lambda p: per_state_kl(policy, params_old, p, obs)` to
+    `fisher_vector_product`.
+    """
+    if not isinstance(policy, Policy):
+        raise TypeError(f"`policy` must be a utils.policies.Policy, got {type(policy).__name__}")
+    _check_obs(obs)
+    log_p = jax.nn.log_softmax(_softmax_logits(policy, params_old, obs), axis=-1)
+    log_q = jax.nn.log_softmax(_softmax_logits(policy, params, obs), axis=-1)
+    return jnp.sum(jnp.exp(log_p) * (log_p - log_q)) / log_p.shape[0]
+
+
+def action_averaged_fisher(policy: Policy, params: Params, obs: Any) -> Float[Array, "D D"]:
+    """The sampled Fisher information on the visited states, the actions averaged exactly
+    (eq-npg-per-state-fisher in the NPG section):
+
+        F_bar = (1/N) sum_n sum_h E_{a ~ pi_theta(. | s_nh)}[g(s_nh, a) g(s_nh, a)^T],
+        g(s, a) = grad log pi_theta(a | s),
+
+    a dense `D x D` matrix over the flattened parameters (`ravel_pytree` order),
+    for a softmax `policy` and states `obs` ("N H ..."). It is the Hessian of
+    `per_state_kl` at `params_old = params`, and an unbiased estimate of `F_theta`
+    when the states come from trajectories of `pi_theta`.
+    """
+    if not isinstance(policy, Policy):
+        raise TypeError(f"`policy` must be a utils.policies.Policy, got {type(policy).__name__}")
+    check_params(policy, params)
+    _check_obs(obs)
+    return _action_averaged_fisher(policy, params, obs)
+
+
+@functools.partial(jax.jit, static_argnames=("policy",))
+def _action_averaged_fisher(policy, params, obs):
+    n_actions = _softmax_logits(policy, params, obs).shape[-1]
+
+    def at_state(o):
+        probs = jax.nn.softmax(policy.dist(params, o))
+        g = jax.vmap(lambda a: jax.flatten_util.ravel_pytree(policy.score(params, o, a))[0])(jnp.arange(n_actions))
+        return jnp.einsum("a,ad,ae->de", probs, g, g)
+
+    return jnp.sum(jax.vmap(jax.vmap(at_state))(obs), axis=(0, 1)) / obs.shape[0]
+
+
+class SampledKLDerivatives(NamedTuple):
+    """Derivatives at `theta^k` of the two sampled KL estimates, flat ("D", "D D"), and the sampled Fisher."""
+
+    log_ratio_grad: Float[Array, " D"]  # gradient of eq-npg-log-ratio-kl: minus the batch's average score
+    log_ratio_hessian: Float[Array, "D D"]  # Hessian of eq-npg-log-ratio-kl
+    per_state_grad: Float[Array, " D"]  # gradient of eq-npg-per-state-kl: zero
+    per_state_hessian: Float[Array, "D D"]  # Hessian of eq-npg-per-state-kl
+    fisher: Float[Array, "D D"]  # action_averaged_fisher on the same states (eq-npg-per-state-fisher)
+    mean_score: Float[Array, " D"]  # (1/N) sum_n sum_h grad log pi_{theta^k}(a_nh | s_nh)
+
+
+def sampled_kl_derivatives(policy: Policy, params_old: Params, obs: Any, actions: Any) -> SampledKLDerivatives:
+    """Gradients and Hessians at `params = params_old` of the two sampled KL estimates of the NPG section,
+    over the flattened parameters (`ravel_pytree` order), from `N` trajectories (`obs`, `actions`:
+    leading shape `(N, H)`) sampled with `pi^k = policy(params_old)`:
+
+        log-ratio (eq-npg-log-ratio-kl):  (1/N) sum_n sum_h log pi^k(a_nh | s_nh) / pi_theta(a_nh | s_nh)
+        per-state (eq-npg-per-state-kl):  (1/N) sum_n sum_h KL(pi^k(. | s_nh) || pi_theta(. | s_nh))
+
+    together with the sampled Fisher `action_averaged_fisher` (eq-npg-per-state-fisher)
+    and the batch's average score. The per-state Hessian equals that Fisher matrix
+    and its gradient is zero; the log-ratio gradient is minus the average score,
+    and its Hessian differs from the Fisher when the logits are nonlinear in theta.
+    Computed in one jitted function.
+    """
+    if not isinstance(policy, Policy):
+        raise TypeError(f"`policy` must be a utils.policies.Policy, got {type(policy).__name__}")
+    check_params(policy, params_old, "params_old")
+    _check_obs(obs)
+    if jnp.shape(obs)[:2] != jnp.shape(actions)[:2]:
+        raise ValueError(
+            f"`obs` and `actions` must share a leading shape (N, H), got {tuple(jnp.shape(obs))} "
+            f"and {tuple(jnp.shape(actions))}"
+        )
+    return _sampled_kl_derivatives(policy, params_old, obs, actions)
+
+
+@functools.partial(jax.jit, static_argnames=("policy",))
+def _sampled_kl_derivatives(policy, params_old, obs, actions):
+    theta_old, unravel = jax.flatten_util.ravel_pytree(params_old)
+    log_prob = jax.vmap(jax.vmap(policy.log_prob, (None, 0, 0)), (None, 0, 0))
+    log_prob_old = log_prob(params_old, obs, actions)
+
+    def log_ratio(theta):
+        return jnp.sum(log_prob_old - log_prob(unravel(theta), obs, actions)) / obs.shape[0]
+
+    def per_state(theta):
+        return per_state_kl(policy, params_old, unravel(theta), obs)
+
+    score = jax.vmap(jax.vmap(lambda o, a: jax.flatten_util.ravel_pytree(policy.score(params_old, o, a))[0]))
+    return SampledKLDerivatives(
+        log_ratio_grad=jax.grad(log_ratio)(theta_old),
+        log_ratio_hessian=jax.hessian(log_ratio)(theta_old),
+        per_state_grad=jax.grad(per_state)(theta_old),
+        per_state_hessian=jax.hessian(per_state)(theta_old),
+        fisher=_action_averaged_fisher(policy, params_old, obs),
+        mean_score=jnp.sum(score(obs, actions), axis=(0, 1)) / obs.shape[0],
+    )
 
 
 def sampled_fisher_information(
@@ -236,21 +390,22 @@ def _sampled_fisher(policy, params, obs, actions, per_step):
 def _conjugate_gradient(matvec, b, n_iters, tol):
     # Hestenes-Stiefel CG from x = 0, run for exactly `n_iters` products (a
     # fixed length keeps it jittable); once the residual is below `tol ||b||`,
-    # or a direction has no positive curvature, the iterate is frozen.
+    # or a direction has no positive curvature, the iterate is frozen. The
+    # residual u = b - A x is called u (r is a reward in the book).
     threshold = (tol**2) * jnp.vdot(b, b)
 
     def body(_, state):
-        x, r, p, rr = state
+        x, u, p, uu = state
         Ap = matvec(p)
         pAp = jnp.vdot(p, Ap)
-        done = (rr <= threshold) | (pAp <= 0)
-        alpha = jnp.where(done, 0.0, rr / jnp.where(done, 1.0, pAp))
+        done = (uu <= threshold) | (pAp <= 0)
+        alpha = jnp.where(done, 0.0, uu / jnp.where(done, 1.0, pAp))
         x = x + alpha * p
-        r = r - alpha * Ap
-        rr_new = jnp.vdot(r, r)
-        beta = jnp.where(done, 0.0, rr_new / jnp.where(done, 1.0, rr))
-        p = jnp.where(done, p, r + beta * p)
-        return x, r, p, jnp.where(done, rr, rr_new)
+        u = u - alpha * Ap
+        uu_new = jnp.vdot(u, u)
+        beta = jnp.where(done, 0.0, uu_new / jnp.where(done, 1.0, uu))
+        p = jnp.where(done, p, u + beta * p)
+        return x, u, p, jnp.where(done, uu, uu_new)
 
     x0 = jnp.zeros_like(b)
     state = (x0, b, b, jnp.vdot(b, b))
@@ -270,7 +425,7 @@ def conjugate_gradient(
     Fisher-vector product. Exact after `D` steps in exact arithmetic; after `k`
     steps `x` minimises `1/2 x^T A x - b^T x` over the Krylov space
     `span{b, A b, ..., A^{k-1} b}`. Stops early (the iterate is frozen) once
-    `||A x - b|| <= tol ||b||`. When `A` is singular and `b` is in its range,
+    the residual `u = b - A x` has `||u|| <= tol ||b||`. When `A` is singular and `b` is in its range,
     the iterates stay in that range, so `x` tends to the minimum-norm
     solution `A^+ b`. Jittable; `jax.scipy.sparse.linalg.cg` does the same
     with a while loop.

@@ -14,6 +14,20 @@ quadratic KL ellipse `1/2 (theta - theta^k)^T F (theta - theta^k) <= delta`.
   singular). Everything is computed exactly, so the curves show the method,
   not sampling noise. `gradient_ascent_tabular` is vanilla gradient ascent on
   the same problem, for comparison.
+- `check_natural_gradient(mdp, theta, x)`: the chapter's natural-gradient
+  check, exact on a tabular MDP: `F x = grad J` (eq-npg-update), the normal
+  equations of the compatible regression (thm-npg-compatible).
+- `compatible_weights(mdp, theta)`: the least-squares weights of the advantage
+  regressed on the score features (thm-npg-compatible), computed directly.
+- `multiplicative_weights(mdp, theta, eta)`: the tabular NPG step written as a
+  multiplicative-weights update of the policy (eq-npg-multiplicative-weights).
+- `check_multiplicative_weights(mdp, theta, delta)`: the chapter's check that
+  one step of eq-npg-update is that update.
+- `reparameterisation_gaps(...)`: how far a step taken in other coordinates
+  lands from the step in `theta` (ex-npg-invariance).
+- `sampled_pg_tabular(...)`: NPG and vanilla policy gradient from the same
+  sampled estimates, on the same keys, with the same step rule; only `F^{-1}`
+  differs (NPG section, "A sampled comparison").
 - `NPGConfig`, `make_train(config)`: CartPole with an MLP policy; `g` and
   the Fisher-vector products are estimated from each batch and `F^{-1} g` is
   found by conjugate gradient, never forming `F`. This is TRPO
@@ -30,9 +44,12 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from utils import exact
+from utils import checks, exact
 from utils.envs.tabular import TabularMDP
-from utils.natural import check_damping, check_delta, check_positive_int, npg_step
+from utils.estimators import reward_to_go, score_weighted_sum
+from utils.natural import check_damping, check_delta, check_positive_int, npg_step, sampled_fisher_information
+from utils.policies import tabular_softmax
+from utils.rollouts import sample_trajectories
 from utils.trpo import TRPOConfig, TrainOutput, policy_of as _trpo_policy_of
 from utils.trpo import make_train as _trpo_make_train
 
@@ -40,6 +57,12 @@ __all__ = [
     "TabularRun",
     "npg_tabular",
     "gradient_ascent_tabular",
+    "check_natural_gradient",
+    "compatible_weights",
+    "multiplicative_weights",
+    "check_multiplicative_weights",
+    "reparameterisation_gaps",
+    "sampled_pg_tabular",
     "NPGConfig",
     "make_train",
     "train_seeds",
@@ -133,6 +156,206 @@ def gradient_ascent_tabular(
 
 
 # ---------------------------------------------------------------------------
+# The natural gradient on a tabular MDP: the check, compatible function
+# approximation, multiplicative weights
+# ---------------------------------------------------------------------------
+
+
+def check_natural_gradient(
+    mdp: TabularMDP, theta: Float[Array, "S A"], x: Float[Array, " D"], *, what: str = "a natural gradient",
+    rtol: float = 1e-3,
+) -> checks.Check:
+    """The chapter's natural-gradient check: `x` (flat, "D" = S * A) solves `F_theta x = grad J(theta)`
+    for the tabular softmax, with the exact Fisher matrix and gradient of `utils.exact`.
+
+    This is the equation behind eq-npg-update, and the normal equations of the
+    compatible regression (thm-npg-compatible): `grad J − F x = E[sum_h psi_h (A_h − psi_h^T x)]`
+    with `psi_h = grad log pi_theta(a_h | s_h)`, so it holds exactly when `x` is the
+    least-squares weights of the advantage on the score features. Every solution
+    is `F^+ grad J` plus a null direction of `F`, which changes no probability.
+    Rejects `x` when an entry of `F x − grad J` exceeds `rtol` times the largest
+    entry of `grad J` (the resolution, in units of ‖∇J‖∞). A "natural" gradient
+    computed with the identity (`x = grad J`), with a Fisher matrix that drops
+    the visitation weights, or with a wrong linear solve, fails it.
+    """
+    theta = jnp.asarray(theta, jnp.float32)
+    g = exact.exact_gradient(mdp, theta).ravel()
+    F = exact.fisher_information(mdp, theta)
+    x = jnp.asarray(x, jnp.float32).reshape(-1)
+    if x.shape != g.shape:
+        raise ValueError(f"{what}: x must have S * A = {g.shape[0]} entries, got {x.shape[0]}")
+    scale = float(jnp.max(jnp.abs(g)))
+    if scale == 0:
+        raise ValueError(f"{what}: the gradient is zero at theta, so every x is a natural gradient")
+    return checks.close(F @ x / scale, g / scale, rtol=0.0, atol=rtol, what=what, unit="× ‖∇J‖∞")
+
+
+def compatible_weights(
+    mdp: TabularMDP, theta: Float[Array, "S A"], target: str = "advantage"
+) -> Float[Array, " D"]:
+    """The minimum-norm least-squares weights of compatible function approximation (thm-npg-compatible):
+
+        x = argmin_x  E_{tau ~ rho_theta}[ sum_h (A_h(s_h, a_h) − x^T psi(s_h, a_h))^2 ],
+        psi(s, a) = grad log pi_theta(a | s)   (eq-npg-compatible-loss),
+
+    solved directly as a weighted least-squares problem over all `(h, s, a)`
+    with weights `d_h(s, a) = P(s_h = s, a_h = a)` (exact enumeration of the
+    expectation; `jnp.linalg.lstsq`). `target="q"` regresses `Q_h` instead of
+    `A_h`, which gives the same weights because the score has mean zero in each
+    state. The theorem says `x = F^+ grad J`.
+    """
+    if target not in ("advantage", "q"):
+        raise ValueError(f"target must be 'advantage' or 'q', got {target!r}")
+    theta = jnp.asarray(theta, jnp.float32)
+    S, A = theta.shape
+    pi = jnp.broadcast_to(exact.softmax_policy(theta), (mdp.H, S, A))
+    d = exact.state_action_visitation(mdp, pi)  # "H S A"
+    y = exact.advantages(mdp, pi) if target == "advantage" else exact.q_values(mdp, pi)
+    features = jnp.broadcast_to(exact.score_table(theta).reshape(S, A, S * A), (mdp.H, S, A, S * A))
+    root = jnp.sqrt(d).reshape(-1, 1)
+    x, *_ = jnp.linalg.lstsq(root * features.reshape(-1, S * A), root[:, 0] * y.reshape(-1), rcond=1e-5)
+    return x
+
+
+def multiplicative_weights(mdp: TabularMDP, theta: Float[Array, "S A"], eta: float) -> Float[Array, "S A"]:
+    """The policy after one tabular NPG step of size `eta`, as multiplicative weights
+    (eq-npg-multiplicative-weights in the NPG section):
+
+        pi^{k+1}(a | s) = pi^k(a | s) exp(eta A_bar^k(s, a)) / Z_k(s),
+        A_bar^k(s, a) = sum_h d^k_h(s) A^k_h(s, a) / sum_h d^k_h(s),
+
+    with `pi^k = softmax(theta)`, `d^k_h(s) = P(s_h = s)` and `A^k_h` its
+    advantages; states `pi^k` never visits keep `pi^k`. (In the discounted
+    setting of Agarwal et al. (2021) the exponent is `eta A^k(s, a) / (1 − gamma)`.)
+    """
+    theta = jnp.asarray(theta, jnp.float32)
+    S, A = theta.shape
+    pi = jnp.broadcast_to(exact.softmax_policy(theta), (mdp.H, S, A))
+    d = exact.state_visitation(mdp, pi)  # "H S"
+    visits = d.sum(axis=0)
+    average = jnp.einsum("hs,hsa->sa", d, exact.advantages(mdp, pi)) / jnp.where(visits > 0, visits, 1.0)[:, None]
+    return jax.nn.softmax(jax.nn.log_softmax(theta, axis=-1) + eta * average, axis=-1)
+
+
+def check_multiplicative_weights(
+    mdp: TabularMDP, theta: Float[Array, "S A"], delta: float, *, update=multiplicative_weights, what: str | None = None,
+    atol: float = 1e-5,
+) -> checks.Check:
+    """The chapter's check of prop-npg-multiplicative-weights: one step of eq-npg-update with radius
+    `delta` from `theta` (exact gradient and Fisher matrix, the pseudo-inverse) gives the policy
+    `update(mdp, theta, eta)`, with `eta = sqrt(2 delta / (g^T F^+ g))` the step's own `eta`.
+    Compares the two policy tables entrywise to `atol` (the resolution, in probability)."""
+    check_delta(delta)
+    theta = jnp.asarray(theta, jnp.float32)
+    g, F = exact.exact_gradient(mdp, theta).ravel(), exact.fisher_information(mdp, theta)
+    x = jnp.linalg.pinv(F, hermitian=True, rtol=1e-5) @ g
+    eta = float(jnp.sqrt(2 * delta / (g @ x)))
+    after_step = exact.softmax_policy(theta + npg_step(g, F, delta).reshape(theta.shape))
+    return checks.close(after_step, update(mdp, theta, eta), atol=atol, rtol=0.0, unit="in probability",
+                        what=what or f"one NPG step (eta = {eta:.3f}) is the multiplicative-weights update")
+
+
+def reparameterisation_gaps(
+    objective, kl, to_theta, omega_k: Float[Array, " D"], etas, direction: str = "natural"
+) -> Float[Array, " E"]:
+    """ex-npg-invariance: for each step size in `etas`, the distance
+    `|| to_theta(omega_k + eta u_omega) - (theta_k + eta u_theta) ||` between a step taken in the
+    coordinates `omega` (with `theta = to_theta(omega)`, `theta_k = to_theta(omega_k)`) and the same
+    rule's step taken in `theta`.
+
+    `objective(theta)` is `J`; `kl(theta_k, theta)` is the exact `KL(rho_{theta_k} || rho_theta)`.
+    With `direction="natural"`, `u = F^{-1} grad J` in each coordinate system, `F` the Hessian of
+    the KL computed afresh in that system (not by the chain rule); with `"gradient"`, `u = grad J`.
+    For the natural direction the gap is at rounding level when `to_theta` is linear and
+    `O(eta^2)` when it is smooth and nonlinear; for the gradient it is `O(eta)` in general.
+    """
+    if direction not in ("natural", "gradient"):
+        raise ValueError(f"direction must be 'natural' or 'gradient', got {direction!r}")
+    omega_k = jnp.asarray(omega_k)
+    theta_k = to_theta(omega_k)
+
+    def step_direction(coordinates, point):
+        g = jax.grad(lambda p: objective(coordinates(p)))(point)
+        if direction == "gradient":
+            return g
+        F = jax.hessian(lambda p: kl(coordinates(point), coordinates(p)))(point)
+        return jnp.linalg.solve(F, g)
+
+    u_omega = step_direction(to_theta, omega_k)
+    u_theta = step_direction(lambda t: t, theta_k)
+    etas = jnp.asarray(etas, jnp.float32)
+    return jax.vmap(lambda eta: jnp.linalg.norm(to_theta(omega_k + eta * u_omega) - (theta_k + eta * u_theta)))(etas)
+
+
+# ---------------------------------------------------------------------------
+# A sampled comparison: NPG and vanilla PG with the same estimates
+# ---------------------------------------------------------------------------
+
+
+@functools.partial(jax.jit, static_argnames=("n_iterations", "n_trajectories"))
+def _sampled_pg_tabular(mdp, theta_init, delta, n_iterations, n_trajectories, key, natural):
+    S, A = theta_init.shape
+    policy = tabular_softmax(S, A)
+    steps = jnp.arange(mdp.H)[None, :]
+
+    def one(theta, k):
+        batch = sample_trajectories(jax.random.fold_in(key, k), mdp, policy, theta, n_trajectories)
+        pi = exact.softmax_policy(theta)
+        # The estimator: reward-to-go minus the exact value V^{pi^k}_h(s_h) (eq-advantage-pg).
+        weights = reward_to_go(batch.rewards) - exact.v_values(mdp, pi)[steps, batch.obs]
+        g = score_weighted_sum(policy, theta, batch, weights).ravel()
+        F = sampled_fisher_information(policy, theta, batch.obs, batch.actions)  # per-step form
+        direction = jnp.where(natural, jnp.linalg.pinv(F, rtol=1e-5, hermitian=True) @ g, g)  # the only difference
+        # The same step rule for both: scale the direction to the sampled quadratic KL model, 1/2 s^T F s = delta.
+        curvature = direction @ F @ direction
+        positive = curvature > 0
+        step = jnp.where(positive, jnp.sqrt(2 * delta / jnp.where(positive, curvature, 1.0)), 0.0) * direction
+        theta_next = theta + step.reshape(S, A)
+        kl = exact.kl_trajectories(mdp, pi, exact.softmax_policy(theta_next))
+        return theta_next, (theta_next, kl)
+
+    _, (thetas, kls) = jax.lax.scan(one, theta_init, jnp.arange(n_iterations))
+    thetas = jnp.concatenate([theta_init[None], thetas])
+    objective = jax.vmap(exact.exact_objective, (None, 0))(mdp, thetas)
+    return TabularRun(thetas, objective, kls)
+
+
+def sampled_pg_tabular(
+    mdp: TabularMDP,
+    theta_init: Float[Array, "S A"],
+    delta: float,
+    n_iterations: int,
+    n_trajectories: int,
+    key: PRNGKeyArray,
+    natural: bool = True,
+) -> TabularRun:
+    """Sampled NPG (`natural=True`) or vanilla policy gradient (`natural=False`) for the tabular
+    softmax, differing only in `F^{-1}` (NPG section, "A sampled comparison").
+
+    Iteration `k` samples `n_trajectories` trajectories of `pi_{theta^k}` with the
+    key `fold_in(key, k)` (so two runs with the same `key` use the same random
+    numbers, and the same batch at `k = 0`), and from them estimates
+
+        g_hat = (1/N) sum_n sum_h grad log pi(a_h | s_h) (G_h − V^{pi^k}_h(s_h)),
+        F_hat = (1/N) sum_n sum_h grad log pi(a_h | s_h) grad log pi(a_h | s_h)^T,
+
+    (reward-to-go `G_h`, the exact value as baseline, the per-step Fisher
+    eq-npg-fisher-steps). The direction is `x = F_hat^+ g_hat` (NPG) or
+    `x = g_hat` (vanilla), and both take the step `sqrt(2 delta / x^T F_hat x) x`,
+    whose sampled quadratic KL model is `delta`: eq-npg-update for NPG, the
+    gradient direction scaled to the same KL budget for vanilla. Returns the
+    iterates with the exact `J` and the exact KL of each step. `natural` may be
+    a traced boolean: vmap over `key` and `natural` to run several seeds of both
+    methods in one compiled function.
+    """
+    n_iterations = _check_tabular(mdp, theta_init, n_iterations)
+    n_trajectories = check_positive_int(n_trajectories, "n_trajectories")
+    check_delta(delta)
+    return _sampled_pg_tabular(mdp, jnp.asarray(theta_init, jnp.float32), delta, n_iterations, n_trajectories, key,
+                               jnp.asarray(natural, bool))
+
+
+# ---------------------------------------------------------------------------
 # CartPole: sampled gradient, Fisher-vector products, conjugate gradient
 # ---------------------------------------------------------------------------
 
@@ -146,7 +369,7 @@ class NPGConfig(NamedTuple):
     n_steps: int = 128
     n_iterations: int = 40
     cg_iters: int = 10
-    cg_damping: float = 0.1  # trick: F + cg_damping * I (0 = off)
+    cg_damping: float = 0.1  # trick: damping, F + zeta I with zeta = cg_damping (0 = off)
     kl_per_step: bool = True  # trick: KL averaged over states (False: trajectory KL)
     normalize_advantages: bool = True  # trick
     gamma: float = 0.99  # trick: discount

@@ -14,9 +14,24 @@ Contents, in the order the section uses them:
   differences `(J(theta + eps v) - J(theta)) / eps`.
 - `stochastic_gradient_ascent`: the same update with a stochastic estimate
   `estimate_gradient(theta, k)` of the gradient at step `k`.
+- `curvature_on_segments`: the largest curvature of J along each step of a path,
+  over the whole segment the step crosses (exact for polynomials of degree <= 4).
+- `rate_excess`: how far a path falls short of a claimed linear convergence rate.
 - Least squares: `LeastSquares`, `make_least_squares`,
   `least_squares_objective`, `least_squares_solution`, `minibatch_gradient`,
-  `make_minibatch_gradient`, `sgd_least_squares`.
+  `make_minibatch_gradient`, `sgd_least_squares`; the estimator's exact values
+  and variance (`per_sample_gradients`, `minibatch_gradient_variance`); many
+  independent runs at once (`sgd_final_iterates`); the exact noise floor of
+  constant-step SGD started at the solution (`sgd_noise_floor`); the right-hand
+  side of the convergence bound (`sgd_convergence_bound`).
+- The introduction's CartPole experiment: `cartpole_start_states` and
+  `threshold_policy_returns`, the return of the deterministic policy
+  a = 1[theta . s > 0] from given start states.
+
+"Variance" means what it means everywhere in the book: the trace of the
+covariance of a vector estimator, E||g - E g||^2 (`utils.checks.total_variance`);
+E||g - grad J||^2 is its mean squared error, equal to the variance when the
+estimator is unbiased.
 """
 from __future__ import annotations
 
@@ -46,6 +61,19 @@ __all__ = [
     "minibatch_gradient",
     "make_minibatch_gradient",
     "sgd_least_squares",
+    "curvature_on_segments",
+    "SegmentCurvature",
+    "rate_excess",
+    "per_sample_gradients",
+    "minibatch_gradient_variance",
+    "max_variance_on_box",
+    "squared_gradient_norms",
+    "sgd_final_iterates",
+    "NoiseFloor",
+    "sgd_noise_floor",
+    "sgd_convergence_bound",
+    "cartpole_start_states",
+    "threshold_policy_returns",
 ]
 
 
@@ -182,6 +210,78 @@ def gradient_ascent(
     if theta_init.ndim == 1:
         return _gradient_ascent_one(J, theta_init, eta, n_steps)
     return _gradient_ascent_many(J, theta_init, eta, n_steps)
+
+
+class SegmentCurvature(NamedTuple):
+    """Curvature of J along the steps of a path (see `curvature_on_segments`)."""
+
+    on_segment: Float[Array, " K"]  # max over t in [0, 1] of -u^T hess J(theta^k + t d^k) u
+    at_ends: Float[Array, " K"]  # the same maximum over t in {0, 1} only
+
+
+def _curvature_on_segments(J, path):
+    hessian = jax.hessian(J)
+    starts, steps = path[:-1], path[1:] - path[:-1]
+    lengths = jnp.linalg.norm(steps, axis=-1, keepdims=True)
+    directions = jnp.where(lengths > 0, steps / jnp.where(lengths > 0, lengths, 1.0), 0.0)
+
+    def along(theta, d, u, t):
+        return -u @ hessian(theta + t * d) @ u
+
+    def one(theta, d, u):
+        q0, q_half, q1 = (along(theta, d, u, t) for t in (0.0, 0.5, 1.0))
+        c = 2.0 * (q0 - 2.0 * q_half + q1)  # q(t) = q0 + b t + c t^2 through the three values
+        b = q1 - q0 - c
+        vertex = jnp.clip(-b / jnp.where(c < 0, 2.0 * c, -1.0), 0.0, 1.0)  # interior maximum when c < 0
+        interior = jnp.where(c < 0, q0 + b * vertex + c * vertex**2, -jnp.inf)
+        ends = jnp.maximum(q0, q1)
+        return jnp.maximum(ends, interior), ends
+
+    on_segment, at_ends = jax.vmap(one)(starts, steps, directions)
+    return SegmentCurvature(on_segment, at_ends)
+
+
+_curvature_on_segments_jit = jax.jit(_curvature_on_segments, static_argnames=("J",))
+
+
+def curvature_on_segments(
+    J: Callable[[Float[Array, " D"]], Float[Array, ""]],
+    path: Float[Array, "K+1 D"],
+) -> SegmentCurvature:
+    """The largest curvature of J along each step of `path`, over the whole segment it crosses.
+
+    For step k, with d = theta^{k+1} - theta^k and u = d / ||d||, the curvature along
+    the step at theta^k + t d is q_k(t) = -u^T hess J(theta^k + t d) u (positive where J
+    bends down). Gradient ascent increases J at step k whenever eta * max_{t in [0,1]} q_k(t) < 2,
+    because J(theta^k + d) >= J(theta^k) + eta ||grad J||^2 (1 - eta max q_k / 2)
+    (eq-gradient-ascent-step-increase). For a polynomial J of degree at most
+    four, q_k is a quadratic in t, determined by t = 0, 1/2, 1, so the maximum over the
+    segment is computed exactly (an interior maximum included); for other J it is the
+    maximum of that quadratic interpolant. Steps of length zero get curvature 0.
+
+    Returns `SegmentCurvature(on_segment, at_ends)`, each of shape (K,): the maximum over
+    the segment, and over its two ends only.
+    """
+    _check_callable(J, "J")
+    path = _check_float_array(path, "path", (2,))
+    if path.shape[0] < 2:
+        raise ValueError(f"`path` must hold at least two iterates, got shape {tuple(path.shape)}")
+    return _curvature_on_segments_jit(J, path)
+
+
+def rate_excess(
+    path: Float[Array, "K+1 D"], theta_star: Float[Array, " D"], factor: float
+) -> float:
+    """max_k ||theta^k - theta*|| / (factor^k ||theta^0 - theta*||): at most 1 (up to rounding)
+    exactly when the path converges to theta* at least as fast as the linear rate `factor`
+    per step claimed for it (e.g. (kappa - 1)/(kappa + 1) in exercise-quadratic-step-size)."""
+    path = np.asarray(_check_float_array(path, "path", (2,)), np.float64)
+    theta_star = np.asarray(theta_star, np.float64)
+    factor = _check_positive_float(factor, "factor")
+    errors = np.linalg.norm(path - theta_star, axis=1)
+    if errors[0] == 0:
+        raise ValueError("`path` starts at theta_star: no rate to measure")
+    return float(np.max(errors / (errors[0] * factor ** np.arange(path.shape[0]))))
 
 
 # ---------------------------------------------------------------------------
@@ -402,3 +502,231 @@ def _sgd_least_squares(data, theta_init, eta, n_steps, batch_size, key):
 
 
 _sgd_least_squares_jit = jax.jit(_sgd_least_squares, static_argnames=("n_steps", "batch_size"))
+
+
+# ---------------------------------------------------------------------------
+# Least squares: the estimator exactly, many runs, the noise floor, the bound
+# ---------------------------------------------------------------------------
+
+
+def per_sample_gradients(theta: Float[Array, " D"], data: LeastSquares) -> Float[Array, "N D"]:
+    """The N equally likely values -x_i (x_i . theta - y_i) of the B = 1 estimate (ex-least-squares).
+
+    Their plain mean is grad J(theta), which is the unbiasedness of the estimator
+    (eq-unbiased), checked exactly by enumeration rather than by sampling."""
+    data = _check_data(data)
+    theta = _check_theta_for(theta, data, "theta")
+    return -data.X * (data.X @ theta - data.y)[:, None]
+
+
+def minibatch_gradient_variance(theta: Float[Array, "*M D"], data: LeastSquares, batch_size: int = 1):
+    """The exact variance (trace of the covariance, eq-gradient-ascent-variance) of the minibatch
+    estimate at theta: (1/B) (1/N) sum_i ||g_i - grad J(theta)||^2 over the per-sample values g_i
+    (eq-minibatch-variance). Computed in float64, for one theta (D,) (a float) or a batch (M, D)
+    (an array (M,)). The estimate is unbiased, so this is also its mean squared error.
+
+    As a function of theta it is a convex quadratic (each g_i - grad J(theta) is affine in theta)."""
+    data = _check_data(data)
+    batch_size = _check_positive_int(batch_size, "batch_size")
+    thetas = np.asarray(_check_float_array(theta, "theta", (1, 2)), np.float64)
+    if thetas.shape[-1] != data.X.shape[1]:
+        raise ValueError(f"`theta` must end in an axis of size {data.X.shape[1]}, got shape {thetas.shape}")
+    X, y = np.asarray(data.X, np.float64), np.asarray(data.y, np.float64)
+    batch = np.atleast_2d(thetas)
+    out = np.empty(batch.shape[0])
+    squared_norms = np.sum(X**2, axis=1)
+    for lo in range(0, batch.shape[0], 1024):  # chunks keep the (M, N) residuals small
+        residuals = batch[lo:lo + 1024] @ X.T - y  # (m, N)
+        mean_g = -residuals @ X / X.shape[0]  # grad J at each theta, (m, D)
+        out[lo:lo + 1024] = (residuals**2 @ squared_norms) / X.shape[0] - np.sum(mean_g**2, axis=1)
+    out /= batch_size
+    return float(out[0]) if thetas.ndim == 1 else out
+
+
+def max_variance_on_box(data: LeastSquares, center: Float[Array, " D"], half_width: float, batch_size: int = 1) -> float:
+    """The largest variance of the minibatch estimate over the box {theta : |theta_j - center_j| <= half_width}.
+
+    Exact: the variance is a convex quadratic in theta (`minibatch_gradient_variance`), so its
+    maximum over the box is at one of the 2^D vertices. This is the sigma^2 of
+    thm-sgd-convergence for runs that stay in the box."""
+    data = _check_data(data)
+    center = np.asarray(_check_theta_for(center, data, "center"), np.float64)
+    half_width = _check_positive_float(half_width, "half_width")
+    dim = center.shape[0]
+    if dim > 16:
+        raise ValueError(f"the box has 2^{dim} vertices: too many to enumerate")
+    signs = ((np.arange(2**dim)[:, None] >> np.arange(dim)) & 1) * 2.0 - 1.0
+    return float(np.max(minibatch_gradient_variance(center + half_width * signs, data, batch_size)))
+
+
+def squared_gradient_norms(thetas: Float[Array, "*M D"], data: LeastSquares) -> np.ndarray:
+    """||grad J(theta)||^2 of `least_squares_objective` at every theta, exactly, in float64; shape (*M,)."""
+    data = _check_data(data)
+    X, y = np.asarray(data.X, np.float64), np.asarray(data.y, np.float64)
+    thetas = np.asarray(thetas, np.float64)
+    H, b = X.T @ X / X.shape[0], X.T @ y / X.shape[0]
+    gradients = b - thetas @ H  # grad J(theta) = -(H theta - X^T y / N), H symmetric
+    return np.sum(gradients**2, axis=-1)
+
+
+def _sgd_final(data, theta_init, eta, n_steps, batch_size, key):
+    def step(theta, k):
+        return theta + eta * _minibatch_gradient(theta, data, jax.random.fold_in(key, k), batch_size), None
+
+    theta, _ = jax.lax.scan(step, theta_init, jnp.arange(n_steps))
+    return theta
+
+
+def _sgd_final_many(data, theta_init, eta, n_steps, batch_size, key, n_runs):
+    keys = jax.vmap(lambda r: jax.random.fold_in(key, r))(jnp.arange(n_runs))
+    return jax.vmap(lambda k: _sgd_final(data, theta_init, eta, n_steps, batch_size, k))(keys)
+
+
+_sgd_final_many_jit = jax.jit(_sgd_final_many, static_argnames=("n_steps", "batch_size", "n_runs"))
+
+
+def sgd_final_iterates(
+    data: LeastSquares,
+    theta_init: Float[Array, " D"],
+    eta: float,
+    n_steps: int,
+    batch_size: int,
+    key: PRNGKeyArray,
+    n_runs: int,
+) -> Float[Array, "n_runs D"]:
+    """theta^K of `n_runs` independent runs of `sgd_least_squares` (run r uses `fold_in(key, r)`).
+
+    Only the last iterates are kept, so a sweep over many runs and step sizes is cheap:
+    the runs are vmapped, the steps scanned, and `eta` is traced (one compilation per
+    `n_steps`, `batch_size` and `n_runs`)."""
+    data = _check_data(data)
+    theta_init = _check_theta_for(theta_init, data, "theta_init")
+    eta = _check_positive_float(eta, "eta")
+    n_steps = _check_positive_int(n_steps, "n_steps")
+    batch_size = _check_positive_int(batch_size, "batch_size")
+    n_runs = _check_positive_int(n_runs, "n_runs")
+    _check_key(key)
+    return _sgd_final_many_jit(data, theta_init, eta, n_steps, batch_size, key, n_runs)
+
+
+class NoiseFloor(NamedTuple):
+    """E||grad J(theta^k)||^2 of constant-step SGD on least squares started at theta_LS
+    (see `sgd_noise_floor`)."""
+
+    at_step: np.ndarray  # (K + 1,): k = 0, ..., K, exact
+    stationary: float  # the limit k -> infinity, exact
+    first_order: float  # eta tr(H Sigma*) / (2B), its first-order approximation in eta
+
+
+def sgd_noise_floor(data: LeastSquares, eta: float, batch_size: int, n_steps: int) -> NoiseFloor:
+    """The exact noise floor of minibatch SGD (eq-gradient-ascent-noise-floor), in float64.
+
+    With H = X^T X / N, theta* = theta_LS and e_i = y_i - x_i . theta*, one step is
+    theta' - theta* = (I - eta H_b)(theta - theta*) + eta g*_b, where H_b and g*_b are the
+    batch means of x_i x_i^T and x_i e_i over B indices drawn with replacement. Started at
+    theta*, the mean error stays zero (the x_i e_i average to zero) and the second moment
+    M_k = E (theta^k - theta*)(theta^k - theta*)^T follows the linear recursion
+
+        M_{k+1} = M_k - eta (H M_k + M_k H) + eta^2 [H M_k H + (Phi(M_k) - H M_k H) / B] + eta^2 Sigma* / B,
+
+    with Phi(M) = (1/N) sum_i (x_i^T M x_i) x_i x_i^T and Sigma* = (1/N) sum_i e_i^2 x_i x_i^T
+    (the covariance of the single-sample gradient at theta*). Since grad J(theta) =
+    -H (theta - theta*), E||grad J(theta^k)||^2 = tr(H M_k H). `stationary` solves the
+    fixed-point equation; `first_order` drops its O(eta^2) terms,
+    eta tr(H Sigma*) / (2B), which is at most eta L tr(Sigma*) / (2B) with L the largest eigenvalue of H.
+    """
+    data = _check_data(data)
+    eta = _check_positive_float(eta, "eta")
+    batch_size = _check_positive_int(batch_size, "batch_size")
+    n_steps = _check_positive_int(n_steps, "n_steps")
+    X, y = np.asarray(data.X, np.float64), np.asarray(data.y, np.float64)
+    n, dim = X.shape
+    theta_star = np.linalg.lstsq(X, y, rcond=None)[0]
+    e = y - X @ theta_star
+    H = X.T @ X / n
+    sigma = (X * e[:, None] ** 2).T @ X / n
+    outer = np.einsum("ni,nj->nij", X, X).reshape(n, dim * dim)
+    phi = outer.T @ outer / n  # vec(Phi(M)) = phi @ vec(M)
+    eye = np.eye(dim)
+    HH = np.kron(H, H)
+    # vec(M_{k+1}) = T vec(M_k) + eta^2 vec(Sigma*) / B, for the row-major vec of a symmetric M.
+    T = np.eye(dim * dim) - eta * (np.kron(H, eye) + np.kron(eye, H)) + eta**2 * (HH + (phi - HH) / batch_size)
+    drive = eta**2 * sigma.reshape(-1) / batch_size
+    read = (H @ H).reshape(-1)  # tr(H M H) = vec(H^2) . vec(M)
+    m = np.zeros(dim * dim)
+    at_step = [0.0]
+    for _ in range(n_steps):
+        m = T @ m + drive
+        at_step.append(float(read @ m))
+    stationary = float(read @ np.linalg.solve(np.eye(dim * dim) - T, drive))
+    first_order = float(eta * np.trace(H @ sigma) / (2 * batch_size))
+    return NoiseFloor(np.asarray(at_step), stationary, first_order)
+
+
+def sgd_convergence_bound(initial_gap: float, eta: float, n_steps: int, smoothness: float, variance: float) -> float:
+    """The right-hand side of eq-sgd-convergence: 2 (J* - J(theta^0)) / (eta K) + eta L sigma^2."""
+    initial_gap = float(initial_gap)
+    if not (math.isfinite(initial_gap) and initial_gap >= 0):
+        raise ValueError(f"`initial_gap` must be a finite number >= 0, got {initial_gap}")
+    eta = _check_positive_float(eta, "eta")
+    n_steps = _check_positive_int(n_steps, "n_steps")
+    smoothness = _check_positive_float(smoothness, "smoothness")
+    variance = float(variance)
+    if not (math.isfinite(variance) and variance >= 0):
+        raise ValueError(f"`variance` must be a finite number >= 0, got {variance}")
+    return 2 * initial_gap / (eta * n_steps) + eta * smoothness * variance
+
+
+# ---------------------------------------------------------------------------
+# The introduction: sampled returns of a deterministic CartPole policy
+# ---------------------------------------------------------------------------
+
+
+def cartpole_start_states(key: PRNGKeyArray, n: int) -> Float[Array, "n 4"]:
+    """n start states s_0 ~ mu of CartPole-v1 (each variable uniform on (-0.05, 0.05)),
+    drawn as `utils.envs.cartpole.reset` draws them, from `split(key, n)`."""
+    from utils.envs import cartpole
+
+    _check_key(key)
+    n = _check_positive_int(n, "n")
+    return jax.vmap(lambda k: cartpole.reset(k)[1])(jax.random.split(key, n))
+
+
+def _threshold_policy_return(theta, physics):
+    from utils.envs import cartpole
+
+    params = cartpole.CartPoleParams()
+
+    def step(carry, _):
+        physics, alive, total = carry
+        action = (theta @ physics > 0).astype(jnp.int32)
+        physics = cartpole.dynamics(physics, action, params)
+        total = total + alive.astype(total.dtype)  # reward 1 per step taken, the terminating one included
+        alive = alive & ~cartpole.is_terminated(physics, params)
+        return (physics, alive, total), None
+
+    init = (physics, jnp.array(True), jnp.zeros((), physics.dtype))
+    (_, _, total), _ = jax.lax.scan(step, init, None, length=params.max_episode_steps)
+    return total
+
+
+@jax.jit
+def _threshold_policy_returns(thetas, starts):
+    return jax.vmap(_threshold_policy_return)(thetas, starts)
+
+
+def threshold_policy_returns(thetas: Float[Array, "*M 4"], starts: Float[Array, "*M 4"]) -> Float[Array, " *M"]:
+    """R(tau) (eq-objective) of CartPole-v1 episodes under the deterministic policy
+    a_h = 1[theta . s_h > 0], one per pair (theta, s_0) after broadcasting `thetas` against
+    `starts` (e.g. (G, 1, 4) against (1, N, 4) for G parameters times N start states).
+
+    Given theta and s_0 the episode is deterministic (the dynamics of `utils.envs.cartpole`,
+    gymnasium's), so the return is a function of theta and s_0 alone: an integer between 1 and
+    500, the number of steps before the pole falls or the cart leaves the track."""
+    thetas, starts = jnp.asarray(thetas), jnp.asarray(starts)
+    if thetas.shape[-1:] != (4,) or starts.shape[-1:] != (4,):
+        raise ValueError(f"`thetas` and `starts` must end in an axis of size 4, got {thetas.shape} and {starts.shape}")
+    thetas, starts = jnp.broadcast_arrays(thetas, starts)
+    shape = thetas.shape[:-1]
+    out = _threshold_policy_returns(thetas.reshape(-1, 4), starts.reshape(-1, 4))
+    return out.reshape(shape)

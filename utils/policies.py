@@ -333,3 +333,114 @@ def _diagonal_gaussian(n: int, D: int, hidden: tuple, learn_std: bool, init_log_
 
     name = f"diagonal_gaussian(obs_dim={n}, action_dim={D}, hidden={sizes[1:-1]}, learn_std={learn_std})"
     return Policy(init=init, dist=dist, sample=sample, log_prob=log_prob, score=score, name=name)
+
+
+# --------------------------------------------------------------------------
+# Checks of a closed-form score, and the two gradient estimators of a Gaussian policy.
+# --------------------------------------------------------------------------
+
+
+def _rows(tree, n: int) -> Float[Array, "N P"]:
+    """The leaves of a batched pytree (leading axis n), flattened and concatenated per row."""
+    return jnp.concatenate([jnp.reshape(leaf, (n, -1)) for leaf in jax.tree_util.tree_leaves(tree)], axis=1)
+
+
+def score_matches_autodiff(policy: Policy, params: Params, obs, actions, *, params_axis=None,
+                           atol: float = 1e-5, rtol: float = 1e-4, what: str | None = None):
+    """`utils.checks.close`: the closed-form `policy.score` equals `jax.grad(policy.log_prob)`
+    for a batch of (obs, action) pairs (and of parameters, with `params_axis=0`), elementwise
+    to `atol + rtol |autodiff|`. Returns the `Check`; raises `CheckFailed` otherwise."""
+    from utils import checks
+
+    axes = (params_axis, 0, 0)
+    closed_form = jax.jit(jax.vmap(policy.score, axes))(params, obs, actions)
+    autodiff = jax.jit(jax.vmap(jax.grad(policy.log_prob), axes))(params, obs, actions)
+    n = len(jnp.asarray(actions))
+    return checks.close(_rows(closed_form, n), _rows(autodiff, n), rtol=rtol, atol=atol,
+                        what=what or f"the closed-form score of {policy.name} equals jax.grad of log pi")
+
+
+def score_mean_is_zero(policy: Policy, params: Params, obs, n_actions: int, *, params_axis=None,
+                       atol: float = 1e-6, what: str | None = None):
+    """`utils.checks.close`: `E_{a ~ pi_theta(. | s)}[policy.score(theta, s, a)] = 0`
+    (eq-pg-score-mean-zero in the book), computed exactly as `sum_a pi_theta(a | s) score`
+    for a discrete policy, at every state of the batch `obs`, to `atol`."""
+    from utils import checks
+
+    def expected_score(params, s):
+        probs = jax.nn.softmax(policy.dist(params, s))
+        scores = jax.vmap(policy.score, (None, None, 0))(params, s, jnp.arange(n_actions))
+        return jax.tree_util.tree_map(lambda g: jnp.tensordot(probs, g, axes=1), scores)
+
+    means = _rows(jax.jit(jax.vmap(expected_score, (params_axis, 0)))(params, obs), len(jnp.asarray(obs)))
+    return checks.close(means, jnp.zeros_like(means), atol=atol, rtol=0.0,
+                        what=what or f"the score of {policy.name} has mean zero under the policy")
+
+
+def gaussian_score_function_estimates(policy: Policy, params: Params, obs, f, noise) -> Float[Array, "N P"]:
+    """Score-function (likelihood-ratio) estimates of `grad_theta E_{a ~ pi_theta(. | s)}[f(a)]`
+    for a Gaussian policy (eq-pg-score-function-estimator in the book): `f(a_i) grad log pi_theta(a_i | s)`
+    at `a_i = mu_theta(s) + sigma epsilon_i`, one row per row of `noise` (N, D), the parameters
+    flattened (as `jax.flatten_util.ravel_pytree` orders them). `f` maps an action (D,) to a
+    scalar and is only evaluated."""
+    from jax.flatten_util import ravel_pytree
+
+    def one(eps):
+        mean, log_std = policy.dist(params, obs)
+        a = mean + jnp.exp(log_std) * eps
+        return ravel_pytree(jax.tree_util.tree_map(lambda g: f(a) * g, policy.score(params, obs, a)))[0]
+
+    return jax.jit(jax.vmap(one))(jnp.asarray(noise, jnp.float32))
+
+
+def gaussian_pathwise_estimates(policy: Policy, params: Params, obs, f, noise) -> Float[Array, "N P"]:
+    """Pathwise (reparameterisation) estimates of the same gradient (eq-pg-pathwise-estimator in
+    the book): `grad_theta f(mu_theta(s) + sigma_theta epsilon_i)`, differentiating through the
+    sampled action, so `f` must be differentiable. Same layout as `gaussian_score_function_estimates`."""
+    from jax.flatten_util import ravel_pytree
+
+    def one(eps):
+        def f_of_params(p):
+            mean, log_std = policy.dist(p, obs)
+            return f(mean + jnp.exp(log_std) * eps)
+
+        return ravel_pytree(jax.grad(f_of_params)(params))[0]
+
+    return jax.jit(jax.vmap(one))(jnp.asarray(noise, jnp.float32))
+
+
+# --------------------------------------------------------------------------
+# A neural softmax on a tabular MDP (NPG section: a policy whose logits are
+# nonlinear in θ, on an MDP small enough for exact answers).
+# --------------------------------------------------------------------------
+
+
+def state_mlp_softmax(n_states: int, n_actions: int, hidden: Sequence[int] = (6,)) -> Policy:
+    """Neural softmax for integer states: `π_θ(a|s) ∝ exp(f_θ(φ(s))_a)`, with `f_θ` a tanh
+    MLP (`mlp_apply`) and `φ(s) ∈ {−1, 1}^b` the `b = ⌈log₂ S⌉` binary digits of `s`.
+
+    Unlike the tabular and linear softmax, its logits are not linear in `θ`, so
+    `∇²_θ log π_θ(a|s)` depends on the action `a` (the NPG section's example of a
+    log-ratio KL estimator whose Hessian is not the Fisher information). For
+    `S = 16`, `A = 4` and `hidden = (6,)` it has 58 parameters. The last layer is
+    drawn at full scale (`mlp_init` with `last_scale=1`), so the initial policy is
+    not close to uniform. Score: `∇f_θ(s,a) − E_{a'∼π_θ(·|s)}[∇f_θ(s,a')]`.
+    """
+    S = _check_positive_int(n_states, "n_states")
+    A = _check_positive_int(n_actions, "n_actions")
+    return _state_mlp_softmax(S, A, _check_hidden(hidden))
+
+
+@functools.lru_cache(maxsize=None)
+def _state_mlp_softmax(S: int, A: int, hidden: tuple[int, ...]) -> Policy:
+    n_bits = max(1, (S - 1).bit_length())
+    codes = ((jnp.arange(S)[:, None] >> jnp.arange(n_bits)) & 1).astype(jnp.float32) * 2.0 - 1.0
+    sizes = (n_bits, *hidden, A)
+
+    def init(key) -> MLPParams:
+        return mlp_init(key, sizes, last_scale=1.0)
+
+    def logits(params, s):
+        return mlp_apply(params, codes[s])
+
+    return _softmax_policy(init, logits, f"state_mlp_softmax(n_states={S}, n_actions={A}, hidden={hidden})")

@@ -1,11 +1,12 @@
 """Proximal policy optimisation (Schulman et al. 2017), in the PureJaxRL shape.
 
-Read top to bottom: the config, the two objectives (the chapter's KL-penalty
-form and the clipped surrogate), the adaptive KL rule, generalised advantage
-estimation, the minibatch-epoch update, and the training loop. The two forms
-share everything except the policy objective (`PPOConfig.loss`).
+Read top to bottom: the config, the objectives (the clipped surrogate, the
+chapter's KL-penalty form and, for comparison, the unclipped surrogate), the
+adaptive KL rule, generalised advantage estimation, the minibatch-epoch update,
+and the training loop. The forms share everything except the policy objective
+(`PPOConfig.loss`).
 
-    config = PPOConfig(loss="clip")                 # or loss="kl_penalty"
+    config = PPOConfig(loss="clip")                 # or loss="kl_penalty", "unclipped"
     train = jax.jit(make_train(config))
     out = train(jax.random.key(0))                  # the whole run is one jit
     outs = jax.jit(jax.vmap(make_train(config)))(jax.random.split(key, 3))  # seeds
@@ -16,17 +17,23 @@ own (e.g. training in chunks), `make_ppo(config)` gives the pure pieces:
 `init(key)`, `update(state)` (one PPO iteration: rollout, GAE, epochs of
 minibatch gradient steps) and `evaluate(params, key)`.
 
-`kl_penalty_objective` is the chapter's ℓ^k(θ) per sample (divided by H);
+`kl_penalty_objective` is the chapter's ℓ^k(θ) per sample (divided by H), with
+the per-state KL as penalty; `sampled_kl_penalty_objective` is the sampled form
+that does not keep π_θ near π^k (`one_state_maximiser` shows why);
 `utils.pseudocode.ppo` is the chapter's readable `ppo`, tested against it.
 
 The policy is `utils.policies.mlp_softmax` (a tanh MLP over the logits); the
 value baseline is a separate tanh MLP of the same widths. Every trick that is
 not in the chapter's equations is named in a comment and can be switched off
 in `PPOConfig`: advantage normalisation, clipped value loss, entropy bonus,
-gradient-norm clipping, learning-rate annealing, greedy evaluation.
+gradient-norm clipping, learning-rate annealing, target-KL early stopping,
+greedy evaluation. Each update logs, as CleanRL does, the approximate KL
+`mean((w − 1) − log w)` and the clip fraction `mean(|w − 1| > ε)`, and also the
+exact per-state KL and the largest ratio after the update.
 """
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 from collections.abc import Callable
@@ -34,10 +41,11 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
 
-from utils import estimators
+from utils import checks, estimators
 from utils.envs import Environment, make
 from utils.kl import categorical_kl
 from utils.policies import mlp_apply, mlp_softmax
@@ -55,13 +63,32 @@ __all__ = [
     "clipped_surrogate",
     "ppo_clip_objective",
     "kl_penalty_objective",
+    "sampled_kl_penalty_objective",
+    "unclipped_objective",
+    "approx_kl",
+    "clip_fraction",
     "categorical_kl",
     "adaptive_kl_coef",
+    "in_kl_band",
     "gae",
     "ppo_epochs",
     "check_config",
     "make_ppo",
     "make_train",
+    "ONE_STATE_PI_K",
+    "ONE_STATE_ACTIONS",
+    "ONE_STATE_ADVANTAGES",
+    "one_state_maximiser",
+    "penalty_maximiser",
+    "check_penalty_keeps_policy_near",
+    "CHAPTER_BUDGET",
+    "STRESS_BUDGET",
+    "kl_penalty_runs",
+    "stress_runs",
+    "final_return",
+    "check_holds_under_stress",
+    "check_early_stopping",
+    "check_adaptive_band",
 ]
 
 
@@ -76,7 +103,7 @@ class PPOConfig(NamedTuple):
     of `num_envs` environments, then takes `update_epochs` passes over that
     batch in `num_minibatches` minibatches."""
 
-    loss: str = "clip"  # "clip": clipped surrogate; "kl_penalty": the chapter's ℓ^k(θ)
+    loss: str = "clip"  # "clip": clipped surrogate; "kl_penalty": the chapter's ℓ^k(θ); "unclipped": neither
     num_envs: int = 32
     num_steps: int = 16
     total_timesteps: int = 262_144
@@ -86,10 +113,13 @@ class PPOConfig(NamedTuple):
     anneal_lr: bool = True  # trick: linear learning-rate decay to 0 (not in the chapter)
     gamma: float = 0.99  # discount of the GAE returns (the chapter's H-step sum has γ = 1)
     gae_lambda: float = 0.95  # λ of generalised advantage estimation
-    clip_eps: float = 0.2  # ε of the clipped surrogate
-    kl_coef: float = 1.0  # λ of the chapter's penalty (β in Schulman et al. 2017); initial value if adaptive
-    adaptive_kl: bool = True  # halve/double the coefficient when the KL is below/above the target band
+    clip_eps: float = 0.2  # ε of the clipped surrogate (also the threshold of the logged clip fraction)
+    kl_coef: float = 1.0  # β of the chapter's penalty (Schulman et al. 2017); initial value if adaptive
+    adaptive_kl: bool = True  # halve/double β when the KL is below/above the target band (kl_penalty only)
     kl_target: float = 0.01  # d_targ of the adaptive rule
+    # trick: target-KL early stopping (CleanRL `target_kl`): end the update's epochs after the
+    # first epoch whose last minibatch had approx_kl > target_kl. None (CleanRL's default): off.
+    target_kl: float | None = None
     vf_coef: float = 0.5  # weight of the value loss in the joint loss
     ent_coef: float = 0.0  # trick: entropy bonus (not in the chapter's objective)
     max_grad_norm: float = 0.5  # trick: global gradient-norm clipping; math.inf switches it off
@@ -113,7 +143,7 @@ class PPOConfig(NamedTuple):
         return self.total_timesteps // self.batch_size
 
 
-LOSSES = ("clip", "kl_penalty")
+LOSSES = ("clip", "kl_penalty", "unclipped")
 
 
 def _positive_int(value, name: str, allow_zero: bool = False) -> None:
@@ -180,6 +210,8 @@ def check_config(config: PPOConfig) -> PPOConfig:
         raise ValueError("PPOConfig.kl_coef must be positive when adaptive_kl=True (0 stays 0 when doubled)")
     if _real(config.kl_target, "kl_target") <= 0:
         raise ValueError(f"PPOConfig.kl_target must be positive, got {config.kl_target}")
+    if config.target_kl is not None and _real(config.target_kl, "target_kl") <= 0:
+        raise ValueError(f"PPOConfig.target_kl must be positive (None switches early stopping off), got {config.target_kl}")
     for name in ("vf_coef", "ent_coef"):
         if _real(getattr(config, name), name) < 0:
             raise ValueError(f"PPOConfig.{name} must be non-negative, got {getattr(config, name)}")
@@ -201,17 +233,17 @@ def check_config(config: PPOConfig) -> PPOConfig:
 def importance_ratio(
     log_prob: Float[Array, " B"], old_log_prob: Float[Array, " B"]
 ) -> Float[Array, " B"]:
-    """`r_h = π_θ(a_h|s_h) / π^k(a_h|s_h)`, from log-probabilities."""
+    """The ratio `w_h(θ) = π_θ(a_h|s_h) / π^k(a_h|s_h)`, from log-probabilities."""
     return jnp.exp(log_prob - old_log_prob)
 
 
 def clipped_surrogate(
     ratio: Float[Array, "*B"], advantage: Float[Array, "*B"], clip_eps: float = 0.2
 ) -> Float[Array, "*B"]:
-    """Per-sample clipped surrogate `min(r A, clip(r, 1−ε, 1+ε) A)` (Schulman et al. 2017).
+    """Per-sample clipped surrogate `min(w A, clip(w, 1−ε, 1+ε) A)` (eq-ppo-clip; Schulman et al. 2017).
 
-    For `A > 0` it equals `r A` up to `r = 1+ε` and is flat beyond; for `A < 0`
-    it equals `r A` down to `r = 1−ε` and is flat below.
+    For `A > 0` it equals `w A` up to `w = 1+ε` and is flat beyond; for `A < 0`
+    it equals `w A` down to `w = 1−ε` and is flat below.
     """
     return jnp.minimum(ratio * advantage, jnp.clip(ratio, 1.0 - clip_eps, 1.0 + clip_eps) * advantage)
 
@@ -222,34 +254,96 @@ def ppo_clip_objective(
     advantage: Float[Array, " B"],
     clip_eps: float = 0.2,
 ) -> Float[Array, ""]:
-    """Sample mean of the clipped surrogate over a batch of `(s_h, a_h)` drawn from `π^k`."""
+    """Sample mean of the clipped surrogate (eq-ppo-clip) over a batch of `(s_h, a_h)` drawn from `π^k`."""
     return jnp.mean(clipped_surrogate(importance_ratio(log_prob, old_log_prob), advantage, clip_eps))
 
 
+def _log_prob_of(logits: Float[Array, "B A"], action: Int[Array, " B"]) -> Float[Array, " B"]:
+    return jnp.take_along_axis(jax.nn.log_softmax(logits), action[:, None], axis=-1)[:, 0]
+
+
 def kl_penalty_objective(
-    log_prob: Float[Array, " B"],
-    old_log_prob: Float[Array, " B"],
+    logits: Float[Array, "B A"],
+    old_logits: Float[Array, "B A"],
+    action: Int[Array, " B"],
     advantage: Float[Array, " B"],
     kl_coef: float | Float[Array, ""],
 ) -> Float[Array, ""]:
-    """The chapter's KL-penalised surrogate, per sample:
-    `mean_h [π_θ(a_h|s_h)/π^k(a_h|s_h) · A_h + λ log π_θ(a_h|s_h)]`.
+    """The chapter's KL-penalised surrogate ℓ^k(θ) (eq-ppo-kl-objective) divided by H, per sample:
+    `mean_h [w_h(θ) A_h − β KL(π^k(·|s_h) ‖ π_θ(·|s_h))]`.
 
-    `λ log π_θ` is `−λ KL(ρ_{π^k} ‖ ρ_{π_θ})` up to a constant in `θ`, estimated
-    on samples from `π^k` (the chapter's ℓ^k(θ) divided by H).
+    The penalty is the per-state KL (eq-trpo-kl-states), summed over the actions
+    exactly, as in Schulman et al. (2017). On any batch it is minimised by
+    `π_θ(·|s_h) = π^k(·|s_h)` at every visited state, so a large β keeps the new
+    policy near `π^k` however many epochs are taken. (Its expectation equals that
+    of the sampled log-ratio; the sampled form, `sampled_kl_penalty_objective`,
+    does not have this property.) `logits`/`old_logits` are those of `π_θ`/`π^k`
+    at the sampled states.
     """
-    ratio = importance_ratio(log_prob, old_log_prob)
+    ratio = importance_ratio(_log_prob_of(logits, action), _log_prob_of(old_logits, action))
+    return jnp.mean(ratio * advantage - kl_coef * categorical_kl(old_logits, logits))
+
+
+def sampled_kl_penalty_objective(
+    logits: Float[Array, "B A"],
+    old_logits: Float[Array, "B A"],
+    action: Int[Array, " B"],
+    advantage: Float[Array, " B"],
+    kl_coef: float | Float[Array, ""],
+) -> Float[Array, ""]:
+    """The penalty with the KL replaced by its sampled log-ratio (a wrong form, kept to show why):
+    `mean_h [w_h(θ) A_h + β log π_θ(a_h|s_h)]`, which is `mean_h [w_h A_h − β log(π^k/π_θ)(a_h|s_h)]`
+    up to a constant in θ.
+
+    It has the same expectation as `kl_penalty_objective` (up to that constant) and
+    the same expected gradient at θ^k, but on a batch its penalty term is a
+    maximum-likelihood fit to the sampled actions: in a state visited n times it
+    is maximised by the empirical frequencies of the actions taken there, whatever
+    β is (`one_state_maximiser`). A large β then pulls `π_θ` towards those
+    frequencies, not towards `π^k`. Same signature as `kl_penalty_objective`.
+    """
+    log_prob = _log_prob_of(logits, action)
+    ratio = importance_ratio(log_prob, _log_prob_of(old_logits, action))
     return jnp.mean(ratio * advantage + kl_coef * log_prob)
+
+
+def unclipped_objective(
+    log_prob: Float[Array, " B"], old_log_prob: Float[Array, " B"], advantage: Float[Array, " B"]
+) -> Float[Array, ""]:
+    """`mean_h w_h(θ) A_h`: the importance-sampled surrogate of TRPO (eq-trpo-importance-surrogate)
+    with neither clip nor penalty (`loss="unclipped"`; the penalty form with β = 0)."""
+    return jnp.mean(importance_ratio(log_prob, old_log_prob) * advantage)
+
+
+def approx_kl(log_prob: Float[Array, " B"], old_log_prob: Float[Array, " B"]) -> Float[Array, ""]:
+    """CleanRL's `approx_kl`: `mean((w − 1) − log w)` over the batch, an estimate of
+    `KL(π^k ‖ π_θ)` on samples from `π^k` that is non-negative term by term
+    (Schulman's "k3" estimator, http://joschu.net/blog/kl-approx.html)."""
+    log_ratio = log_prob - old_log_prob
+    return jnp.mean(jnp.expm1(log_ratio) - log_ratio)
+
+
+def clip_fraction(
+    log_prob: Float[Array, " B"], old_log_prob: Float[Array, " B"], clip_eps: float
+) -> Float[Array, ""]:
+    """CleanRL's `clipfrac`: the share of samples with `|w_h(θ) − 1| > ε`."""
+    return jnp.mean(jnp.abs(importance_ratio(log_prob, old_log_prob) - 1.0) > clip_eps)
 
 
 def adaptive_kl_coef(
     kl_coef: Float[Array, ""], kl: Float[Array, ""], kl_target: float
 ) -> Float[Array, ""]:
-    """Schulman et al. (2017)'s rule: halve the coefficient when the measured KL
+    """Schulman et al. (2017)'s rule (eq-ppo-adaptive-kl): halve β when the measured KL
     is below `kl_target/1.5`, double it when above `1.5 * kl_target`, else keep it."""
     return jnp.where(
         kl < kl_target / 1.5, kl_coef / 2, jnp.where(kl > kl_target * 1.5, kl_coef * 2, kl_coef)
     )
+
+
+def in_kl_band(kl, kl_target: float):
+    """Whether each KL lies in the adaptive rule's band `[d_targ/1.5, 1.5 d_targ]`, where β is kept."""
+    kl = jnp.asarray(kl)
+    return (kl >= kl_target / 1.5) & (kl <= 1.5 * kl_target)
 
 
 # ---------------------------------------------------------------------------
@@ -306,6 +400,7 @@ class Batch(NamedTuple):
     obs: Float[Array, "B obs_dim"]
     action: Int[Array, " B"]
     old_log_prob: Float[Array, " B"]  # log π^k(a|s)
+    old_logits: Float[Array, "B A"]  # π^k(·|s), for the per-state KL of the penalty form
     advantage: Float[Array, " B"]
     target: Float[Array, " B"]  # value target A + V
     old_value: Float[Array, " B"]  # V(s) under the critic that collected the batch
@@ -320,14 +415,20 @@ def ppo_epochs(
     optimizer: optax.GradientTransformation,
     num_epochs: int,
     num_minibatches: int,
+    stop: Callable[[Any], Bool[Array, ""]] | None = None,
 ):
     """`num_epochs` passes over `batch` (a pytree with leading axis "B"), each a
     fresh shuffle split into `num_minibatches` minibatches, one optimiser step
     on `loss_fn(params, minibatch) -> (loss, aux)` per minibatch.
 
-    Returns `(params, opt_state, aux)` with `aux` stacked over "epochs minibatches".
-    With `num_minibatches=1` and `optax.sgd(η)` this is plain gradient descent
-    on the loss: `num_epochs` steps `θ ← θ − η ∇loss(θ)`.
+    `stop(aux)`, if given, is evaluated on the `aux` of each epoch (stacked over
+    its minibatches) after the epoch; once it is true the remaining epochs leave
+    `params` and `opt_state` unchanged (CleanRL's `break`; target-KL early stopping).
+
+    Returns `(params, opt_state, aux, ran)`: `aux` stacked over "epochs minibatches"
+    (computed for every epoch, also the skipped ones) and `ran` ("epochs", bool),
+    which epochs were applied. With `num_minibatches=1` and `optax.sgd(η)` this is
+    plain gradient descent on the loss: `num_epochs` steps `θ ← θ − η ∇loss(θ)`.
     """
     batch_size = jax.tree_util.tree_leaves(batch)[0].shape[0]
     grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
@@ -339,18 +440,25 @@ def ppo_epochs(
         return (optax.apply_updates(params, updates), opt_state), aux
 
     def epoch(carry, perm):
+        params, opt_state, stopped = carry
         if num_minibatches == 1:
             minibatches = jax.tree_util.tree_map(lambda x: x[None], batch)
         else:
             minibatches = jax.tree_util.tree_map(
                 lambda x: x[perm].reshape(num_minibatches, -1, *x.shape[1:]), batch
             )
-        return jax.lax.scan(minibatch_step, carry, minibatches)
+        (new_params, new_opt_state), aux = jax.lax.scan(minibatch_step, (params, opt_state), minibatches)
+        if stop is None:
+            return (new_params, new_opt_state, stopped), (aux, ~stopped)
+        # Once stopped, an epoch is computed (shapes are static under jit) but not applied.
+        keep = lambda old, new: jax.tree_util.tree_map(lambda a, b: jnp.where(stopped, a, b), old, new)  # noqa: E731
+        params, opt_state = keep(params, new_params), keep(opt_state, new_opt_state)
+        return (params, opt_state, stopped | stop(aux)), (aux, ~stopped)
 
     # A fresh shuffle per epoch: the ranks of uniform noise, drawn for all epochs at once.
     perms = jnp.argsort(jax.random.uniform(key, (num_epochs, batch_size)), axis=-1)
-    (params, opt_state), aux = jax.lax.scan(epoch, (params, opt_state), perms)
-    return params, opt_state, aux
+    (params, opt_state, _), (aux, ran) = jax.lax.scan(epoch, (params, opt_state, jnp.array(False)), perms)
+    return params, opt_state, aux, ran
 
 
 # ---------------------------------------------------------------------------
@@ -373,7 +481,8 @@ class TrainState(NamedTuple):
     env_state: Any  # the environments' states, leading axis "N"
     obs: Float[Array, "N obs_dim"]
     episode_return: Float[Array, " N"]  # running return of each environment's current episode
-    kl_coef: Float[Array, ""]  # λ (β) of the KL-penalty form; unused by the clipped form
+    kl_coef: Float[Array, ""]  # β of the KL-penalty form; unused by the other forms
+    target_kl: Float[Array, ""]  # threshold of target-KL early stopping (used only if config.target_kl is set)
     key: PRNGKeyArray
     update: Int[Array, ""]  # number of PPO iterations done
 
@@ -384,11 +493,15 @@ class UpdateMetrics(NamedTuple):
 
     episode_return: Float[Array, ""]
     episodes: Int[Array, ""]
-    objective: Float[Array, ""]  # the policy objective (clipped surrogate or ℓ^k/H), last epoch mean
+    objective: Float[Array, ""]  # the policy objective (clipped surrogate or ℓ^k/H), last epoch run, mean
     value_loss: Float[Array, ""]
     entropy: Float[Array, ""]
     kl: Float[Array, ""]  # mean exact KL(π^k(·|s) ‖ π^{k+1}(·|s)) over the batch's states
-    kl_coef: Float[Array, ""]  # the coefficient used in this iteration
+    kl_coef: Float[Array, ""]  # the coefficient β used in this iteration
+    approx_kl: Float[Array, ""]  # CleanRL's: mean((w − 1) − log w) on the last minibatch run, before its step
+    clipfrac: Float[Array, ""]  # CleanRL's: mean over the minibatches run of mean(|w − 1| > ε), before each step
+    max_ratio: Float[Array, ""]  # max_h w_h(θ^{k+1}) over the batch, after the update
+    epochs: Int[Array, ""]  # epochs run (fewer than update_epochs when target-KL early stopping fired)
 
 
 class TrainOutput(NamedTuple):
@@ -419,7 +532,8 @@ def make_ppo(config: PPOConfig = PPOConfig(), env: Environment | None = None) ->
     `update(state)` is one PPO iteration: roll out `num_steps` steps in each of
     `num_envs` environments with `π^k`, compute GAE advantages, then run
     `ppo_epochs` on the joint loss `−objective + vf_coef·value_loss − ent_coef·entropy`
-    with Adam (and gradient clipping), and adapt λ when `adaptive_kl`.
+    with Adam (and gradient clipping; early stopping when `target_kl` is set), and
+    adapt β when `adaptive_kl`.
     """
     config = check_config(config)
     env = make("CartPole-v1") if env is None else env
@@ -477,6 +591,7 @@ def make_ppo(config: PPOConfig = PPOConfig(), env: Environment | None = None) ->
             obs=obs,
             episode_return=jnp.zeros(c.num_envs, jnp.float32),
             kl_coef=jnp.asarray(c.kl_coef, jnp.float32),
+            target_kl=jnp.asarray(jnp.inf if c.target_kl is None else c.target_kl, jnp.float32),
             key=key,
             update=jnp.zeros((), jnp.int32),
         )
@@ -491,8 +606,13 @@ def make_ppo(config: PPOConfig = PPOConfig(), env: Environment | None = None) ->
             advantage = (advantage - advantage.mean()) / (advantage.std() + 1e-8)
         if c.loss == "clip":
             objective = ppo_clip_objective(log_prob, mb.old_log_prob, advantage, c.clip_eps)
+        elif c.loss == "kl_penalty":
+            objective = kl_penalty_objective(logits, mb.old_logits, mb.action, advantage, kl_coef)
         else:
-            objective = kl_penalty_objective(log_prob, mb.old_log_prob, advantage, kl_coef)
+            objective = unclipped_objective(log_prob, mb.old_log_prob, advantage)
+        # Diagnostics, as CleanRL logs them (no gradient flows through them).
+        lp, old_lp = jax.lax.stop_gradient(log_prob), mb.old_log_prob
+        diagnostics = (approx_kl(lp, old_lp), clip_fraction(lp, old_lp, c.clip_eps))
         value = value_fn(params.critic, mb.obs)
         value_loss = (value - mb.target) ** 2
         if c.clip_vloss:  # trick: clipped value loss (PPO2), the value moves at most ε per update
@@ -503,7 +623,7 @@ def make_ppo(config: PPOConfig = PPOConfig(), env: Environment | None = None) ->
         total = -objective + c.vf_coef * value_loss
         if c.ent_coef:  # trick: entropy bonus
             total = total - c.ent_coef * entropy
-        return total, (objective, value_loss, entropy)
+        return total, (objective, value_loss, entropy, *diagnostics)
 
     def env_step(carry, gumbel):
         actor_params, env_state, obs, episode_return = carry
@@ -534,9 +654,13 @@ def make_ppo(config: PPOConfig = PPOConfig(), env: Environment | None = None) ->
             traj.reward, values, next_values, traj.terminated, traj.done, c.gamma, c.gae_lambda
         )
         # Only what the loss reads is shuffled into minibatches (each field is a gather).
-        batch = Batch(traj.obs, traj.action, traj.log_prob, advantages, targets, values)
+        batch = Batch(traj.obs, traj.action, traj.log_prob, traj.logits, advantages, targets, values)
         batch = jax.tree_util.tree_map(lambda x: x.reshape(c.batch_size, *x.shape[2:]), batch)
-        params, opt_state, (objective, value_loss, entropy) = ppo_epochs(
+        # trick: target-KL early stopping, checked after each epoch on its last minibatch (CleanRL).
+        # The threshold is read from the state, so that runs with different thresholds can share
+        # one compiled program (`jnp.inf`: never stop).
+        stop = None if c.target_kl is None else (lambda aux: aux[3][-1] > state.target_kl)
+        params, opt_state, aux, ran = ppo_epochs(
             state.params,
             state.opt_state,
             batch,
@@ -545,8 +669,13 @@ def make_ppo(config: PPOConfig = PPOConfig(), env: Environment | None = None) ->
             optimizer,
             c.update_epochs,
             c.num_minibatches,
+            stop,
         )
-        kl = jnp.mean(categorical_kl(traj.logits, logits_fn(params.actor, traj.obs)))
+        objective, value_loss, entropy, approx_kls, clipfracs = aux  # each "epochs minibatches"
+        last = jnp.sum(ran) - 1  # the last epoch that was applied
+        new_logits = logits_fn(params.actor, traj.obs)
+        kl = jnp.mean(categorical_kl(traj.logits, new_logits))
+        new_log_prob = jnp.take_along_axis(jax.nn.log_softmax(new_logits), traj.action[..., None], axis=-1)[..., 0]
         kl_coef = state.kl_coef
         if c.loss == "kl_penalty" and c.adaptive_kl:
             kl_coef = adaptive_kl_coef(kl_coef, kl, c.kl_target)
@@ -554,14 +683,18 @@ def make_ppo(config: PPOConfig = PPOConfig(), env: Environment | None = None) ->
         metrics = UpdateMetrics(
             episode_return=jnp.sum(finished) / episodes,
             episodes=episodes,
-            objective=objective[-1].mean(),
-            value_loss=value_loss[-1].mean(),
-            entropy=entropy[-1].mean(),
+            objective=objective[last].mean(),
+            value_loss=value_loss[last].mean(),
+            entropy=entropy[last].mean(),
             kl=kl,
             kl_coef=state.kl_coef,
+            approx_kl=approx_kls[last, -1],
+            clipfrac=jnp.sum(jnp.where(ran[:, None], clipfracs, 0.0)) / (jnp.sum(ran) * c.num_minibatches),
+            max_ratio=jnp.max(importance_ratio(new_log_prob, traj.log_prob)),
+            epochs=jnp.sum(ran).astype(jnp.int32),
         )
         new_state = TrainState(
-            params, opt_state, env_state, obs, episode_return, kl_coef, key, state.update + 1
+            params, opt_state, env_state, obs, episode_return, kl_coef, state.target_kl, key, state.update + 1
         )
         return new_state, metrics
 
@@ -636,3 +769,234 @@ def make_train(
         return TrainOutput(state, metrics, eval_return)
 
     return train
+
+
+# ---------------------------------------------------------------------------
+# The chapter's claims about PPO, as checks that can fail (`utils.checks`).
+# ---------------------------------------------------------------------------
+
+# The one-state example of the chapter: π^k = (1/2, 1/2) over two actions, and a
+# batch of ten actions from it in which action 0 came up three times.
+ONE_STATE_PI_K = (0.5, 0.5)
+ONE_STATE_ACTIONS = (0, 1, 1, 0, 1, 1, 1, 0, 1, 1)
+# Advantages of the batch's samples: action 0 did better (1 against 0).
+ONE_STATE_ADVANTAGES = tuple(1.0 if a == 0 else 0.0 for a in ONE_STATE_ACTIONS)
+
+
+def one_state_maximiser(
+    objective: Callable[..., Float[Array, ""]],
+    pi_k=ONE_STATE_PI_K,
+    actions=ONE_STATE_ACTIONS,
+    advantages=ONE_STATE_ADVANTAGES,
+    kl_coef: float = 1.0,
+) -> Float[Array, " 2"]:
+    """The action distribution `π_θ(·|s)` that maximises a penalised objective with the
+    signature of `kl_penalty_objective` on a batch of samples from one state with two
+    actions: where many epochs of gradient ascent on that batch end up.
+
+    The softmax policy on one state with two actions is `π_θ = (σ(z), 1 − σ(z))`
+    with `z` the difference of the logits, so the maximisation is over `z`: a
+    grid on [−12, 12] locates the maximum, then 40 bisection steps on the
+    derivative (`jax.grad`) pin it down to float32 precision. Compiled once per
+    `objective`.
+    """
+    pi_k = jnp.asarray(pi_k, jnp.float32)
+    actions = jnp.asarray(actions, jnp.int32)
+    advantages = jnp.asarray(advantages, jnp.float32)
+    if pi_k.shape != (2,) or actions.ndim != 1 or advantages.shape != actions.shape:
+        raise ValueError("one_state_maximiser needs pi_k of shape (2,) and actions, advantages of the same shape (N,)")
+    return _one_state_maximiser(objective, pi_k, actions, advantages, jnp.float32(kl_coef))
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _one_state_maximiser(objective, pi_k, actions, advantages, kl_coef):
+    old_logits = jnp.broadcast_to(jnp.log(pi_k), (actions.shape[0], 2))
+
+    def value(z):
+        logits = jnp.broadcast_to(jnp.stack([z, jnp.zeros_like(z)]), (actions.shape[0], 2))
+        return objective(logits, old_logits, actions, advantages, kl_coef)
+
+    grid = jnp.linspace(-12.0, 12.0, 2401)
+    i = jnp.argmax(jax.vmap(value)(grid))
+    lo, hi = grid[jnp.maximum(i - 1, 0)], grid[jnp.minimum(i + 1, grid.shape[0] - 1)]
+
+    def bisect(_, bracket):  # the slope is positive at lo and negative at hi
+        lo, hi = bracket
+        mid = 0.5 * (lo + hi)
+        up = jax.grad(value)(mid) > 0
+        return jnp.where(up, mid, lo), jnp.where(up, hi, mid)
+
+    lo, hi = jax.lax.fori_loop(0, 40, bisect, (lo, hi))
+    return jax.nn.softmax(jnp.stack([0.5 * (lo + hi), 0.0]))
+
+
+def penalty_maximiser(weights, gains, kl_coef: float):
+    """The closed form of the exercise on the penalised problem in one state:
+    the maximiser of `Σ_a q(a) g(a) + β Σ_a w(a) log q(a)` over distributions `q`
+    (weights `w` > 0 summing to 1) is `q(a) = β w(a) / (c − g(a))`, with `c > max g`
+    fixed by `Σ_a q(a) = 1` (found here by bisection, in float64).
+
+    With `w = π^k(·|s)` this is the maximiser of the per-state form
+    `Σ_a q(a) g(a) − β KL(π^k(·|s) ‖ q)`; with `w` the empirical frequencies of
+    the sampled actions it is that of the sampled form. On a batch,
+    `g(a) = (1/N) Σ_{i: a_i = a} A_i / π^k(a)`.
+    """
+    w, g = np.asarray(weights, np.float64), np.asarray(gains, np.float64)
+    if kl_coef <= 0 or np.any(w <= 0) or abs(w.sum() - 1) > 1e-9:
+        raise ValueError("penalty_maximiser needs kl_coef > 0 and positive weights summing to 1")
+    total = lambda c: np.sum(kl_coef * w / (c - g))  # noqa: E731  decreasing in c on (max g, ∞)
+    lo, hi = g.max(), g.max() + kl_coef + 1.0  # total(hi) < 1 since c − g(a) > β for every a
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if total(mid) > 1 else (lo, mid)
+    return kl_coef * w / (0.5 * (lo + hi) - g)
+
+
+def check_penalty_keeps_policy_near(
+    objective: Callable[..., Float[Array, ""]],
+    kl_coefs=(1.0, 10.0, 100.0),
+    tolerance: float = 1e-3,
+    what: str = "a large β keeps the maximiser near π^k",
+) -> checks.Check:
+    """The claim that the penalty keeps `π_θ` near `π^k` however many epochs are taken,
+    checked on the chapter's one-state example (action 0 did better in the batch): the
+    maximiser of `objective` (where gradient ascent on the batch ends) has
+    `KL(π^k ‖ π_θ)` decreasing in β, and below `tolerance` at the largest β.
+
+    `kl_penalty_objective` passes; `sampled_kl_penalty_objective` is rejected: its
+    maximiser tends to the batch's action frequencies (0.3, 0.7), at a KL of 0.087
+    from π^k, as β grows. Resolution: a KL from π^k above `tolerance` at the largest β.
+    """
+    p = np.asarray(ONE_STATE_PI_K, np.float64)
+    kls = []
+    for beta in kl_coefs:
+        q = np.asarray(one_state_maximiser(objective, kl_coef=beta), np.float64)
+        kls.append(float(np.sum(p * (np.log(p) - np.log(q)))))
+    for beta, a, b in zip(kl_coefs[1:], kls[1:], kls[:-1]):
+        checks.less(a, b, what=f"{what}: KL(π^k ‖ maximiser) at β = {beta:g} below that at the previous β")
+    checks.less(kls[-1], tolerance, what=f"{what}: KL(π^k ‖ maximiser) at β = {kl_coefs[-1]:g}")
+    return checks.Check(f"{what} (KL from π^k {', '.join(f'{k:.2g}' for k in kls)} at β = "
+                        f"{', '.join(f'{b:g}' for b in kl_coefs)})", kls[-1], tolerance, tolerance, None, "nats")
+
+
+# The chapter's CartPole budget: 48 iterations of 8 environments × 128 steps, tanh MLPs
+# with two hidden layers of 32 units, a constant learning rate (3e-3, the default).
+CHAPTER_BUDGET = dict(num_envs=8, num_steps=128, total_timesteps=8 * 128 * 48, hidden=(32, 32), anneal_lr=False)
+# The stress test: eight times the epochs (32 instead of 4) on the same budget.
+STRESS_BUDGET = dict(CHAPTER_BUDGET, update_epochs=32)
+
+
+def kl_penalty_runs(
+    kl_coefs,
+    kl_targets,
+    n_seeds: int = 4,
+    rule: Callable[[Float[Array, ""], Float[Array, ""], float], Float[Array, ""]] = adaptive_kl_coef,
+    budget: dict | None = None,
+) -> UpdateMetrics:
+    """The chapter's KL-penalty runs (eq-ppo-kl-objective) on CartPole, one compiled function
+    for every setting: setting `i` starts at β = `kl_coefs[i]` and, when `kl_targets[i] > 0`,
+    applies `rule(β, KL, d_targ)` (eq-ppo-adaptive-kl, `adaptive_kl_coef`) after each
+    iteration; with `kl_targets[i] = 0`, β stays fixed. β lives in the training state,
+    so `jax.vmap` runs all settings and `n_seeds` seeds (key 0 split) at once.
+
+    Returns the per-update metrics with leading axes "settings seeds updates";
+    `metrics.kl_coef` is the β used in each iteration (β_k) and `metrics.kl` the exact
+    per-state KL between consecutive policies (KL_k)."""
+    budget = CHAPTER_BUDGET if budget is None else budget
+    ppo = make_ppo(PPOConfig(loss="kl_penalty", adaptive_kl=False, **budget))
+    n_updates = ppo.config.num_updates
+
+    def run(key, beta, kl_target):
+        state = ppo.init(key)._replace(kl_coef=beta)
+
+        def iteration(state, _):
+            state, metrics = ppo.update(state)
+            new_beta = jnp.where(kl_target > 0, rule(state.kl_coef, metrics.kl, kl_target), state.kl_coef)
+            return state._replace(kl_coef=new_beta), metrics
+
+        return jax.lax.scan(iteration, state, None, length=n_updates)[1]
+
+    seeds = jax.random.split(jax.random.key(0), n_seeds)
+    settings = jnp.asarray(kl_coefs, jnp.float32), jnp.asarray(kl_targets, jnp.float32)
+    return jax.jit(jax.vmap(jax.vmap(run, (0, None, None)), (None, 0, 0)))(seeds, *settings)
+
+
+def stress_runs(loss: str, target_kls=(None,), n_seeds: int = 4) -> UpdateMetrics:
+    """The chapter's stress test: `n_seeds` seeds (key 0 split) of PPO with `loss` on
+    `STRESS_BUDGET`, once for each early-stopping threshold in `target_kls` (None: no
+    early stopping), all in one compiled program (the threshold lives in the training state).
+
+    Returns the per-update metrics with leading axes "settings seeds updates"."""
+    ppo = make_ppo(PPOConfig(loss=loss, target_kl=math.inf, **STRESS_BUDGET))
+    n_updates = ppo.config.num_updates
+    thresholds = jnp.asarray([math.inf if t is None else t for t in target_kls], jnp.float32)
+
+    def run(key, target_kl):
+        state = ppo.init(key)._replace(target_kl=target_kl)
+        return jax.lax.scan(lambda s, _: ppo.update(s), state, None, length=n_updates)[1]
+
+    seeds = jax.random.split(jax.random.key(0), n_seeds)
+    return jax.jit(jax.vmap(jax.vmap(run, (0, None)), (None, 0)))(seeds, thresholds)
+
+
+def final_return(metrics: UpdateMetrics, last: int = 8) -> np.ndarray:
+    """Per seed: the mean training return over the last `last` iterations (NaN-aware)."""
+    return np.nanmean(np.asarray(metrics.episode_return)[..., -last:], axis=-1)
+
+
+def check_holds_under_stress(metrics: UpdateMetrics, *, min_return: float = 400.0,
+                             max_approx_kl: float = 0.02, what: str = "PPO holds under stress") -> checks.Check:
+    """The claim that an objective holds when the number of epochs is raised: every seed's
+    final return (mean over the last 8 iterations) is at least `min_return`, and the median
+    over updates and seeds of CleanRL's approx_kl is at most `max_approx_kl`.
+
+    The clipped objective passes on `stress_runs("clip")`; the unclipped surrogate
+    (`stress_runs("unclipped")`), PPO without clipping, is rejected on both counts.
+    Resolution: a seed ending below `min_return`, or a median approx_kl above `max_approx_kl`."""
+    final = final_return(metrics)
+    checks.greater(final.min(), min_return, what=f"{what}: every seed's final return at least {min_return:g}")
+    median_kl = float(np.median(np.asarray(metrics.approx_kl)))
+    checks.less(median_kl, max_approx_kl, what=f"{what}: median approx_kl per update at most {max_approx_kl:g}")
+    return checks.Check(f"{what} (lowest final return {final.min():.0f} ≥ {min_return:g}; median approx_kl "
+                        f"{median_kl:.2g} ≤ {max_approx_kl:g})", median_kl, max_approx_kl, max_approx_kl, None, "nats")
+
+
+def check_early_stopping(metrics: UpdateMetrics, target_kl: float, update_epochs: int, *,
+                         factor: float = 10.0, fraction: float = 0.8,
+                         what: str = "target-KL early stopping") -> checks.Check:
+    """The claim that target-KL early stopping ends the epochs once the approximate KL passes
+    `target_kl` and so keeps the KL per update near the target: it fired (fewer than
+    `update_epochs` epochs) in at least half of the updates, and at least `fraction` of the
+    updates have an exact per-state KL at most `factor × target_kl`. (The stop is tested once
+    per epoch, on the approx_kl of its last minibatch before that minibatch's step, so the
+    update's KL overshoots the target by what the last epoch adds.)
+
+    Early stopping that never stops is rejected on both counts. Resolution: one update."""
+    epochs = np.asarray(metrics.epochs)
+    checks.fraction_at_least(epochs < update_epochs, 0.5, what=f"{what}: fired (fewer than {update_epochs} epochs)")
+    kl = np.asarray(metrics.kl)
+    return checks.fraction_at_least(kl <= factor * target_kl, fraction,
+                                    what=f"{what}: KL per update at most {factor:g} × target {target_kl:g} "
+                                         f"in at least {fraction:.0%} of the updates (here {np.mean(kl <= factor * target_kl):.0%}; "
+                                         f"stopped early in {np.mean(epochs < update_epochs):.0%})")
+
+
+def check_adaptive_band(kl, kl_target: float, *, in_band: float = 0.15,
+                        what: str = "the adaptive rule") -> checks.Check:
+    """The claim that the adaptive rule (eq-ppo-adaptive-kl) keeps the per-update KL around
+    its target: at least `in_band` of the updates have their KL inside the band
+    `[d_targ/1.5, 1.5 d_targ]`, and neither side of the band holds a majority (at least
+    half the updates are not below it, at least half not above it).
+
+    A rule with the wrong direction (doubling β when the KL is small) drives β to an
+    extreme, and the KL stays on one side: rejected. So is the annealed-learning-rate
+    artefact, where the KL is below the band in most updates whatever β is.
+    Resolution: one update."""
+    kl = np.asarray(kl)
+    below, above = float(np.mean(kl < kl_target / 1.5)), float(np.mean(kl > 1.5 * kl_target))
+    checks.fraction_at_least(kl >= kl_target / 1.5, 0.5, what=f"{what}: at least half the updates not below the band")
+    checks.fraction_at_least(kl <= 1.5 * kl_target, 0.5, what=f"{what}: at least half the updates not above the band")
+    inside = np.asarray(in_kl_band(kl, kl_target))
+    return checks.fraction_at_least(inside, in_band, what=(
+        f"{what}: KL inside the band in {inside.mean():.0%} of the updates (at least {in_band:.0%}), "
+        f"below it in {below:.0%}, above it in {above:.0%} (each at most 50%)"))

@@ -9,28 +9,56 @@ over keys for several seeds::
     out = jax.jit(jax.vmap(train))(jax.random.split(key, n_seeds))
     out.metrics.episode_return        # "seeds n_updates"
 
-One update: collect `n_steps` steps in each of `n_envs` auto-resetting
-environments with the current policy; compute the discounted reward-to-go
-`G_t` inside each episode; take one Adam step along
+**The estimator.** One update collects a window of `T = n_steps` steps in
+each of `N = n_envs` auto-resetting environments with the current policy
+(the environments carry on across updates, so a window starts in the middle
+of an episode), computes one weight `Â_t` per collected step, and takes one
+Adam step along
 
-    ∇̂J = (1/|B|) Σ_{t ∈ B} ∇_θ log π_θ(a_t|s_t) (G_t − b(s_t))
+    ∇̂J = (1/(N T)) Σ_{n < N} Σ_{t < T} ∇_θ log π_θ(a_t|s_t) Â_t,
 
-(eq-reward-to-go without a baseline, eq-baseline with `b = V̂`), written as
-the gradient of the surrogate `mean(log π_θ(a_t|s_t) · Â_t)` with `Â_t` held
-fixed, which is the same vector.
+the gradient of the surrogate `mean(log π_θ(a_t|s_t) · stop_gradient(Â_t))`
+(`surrogate`, divided by `T`). Every collected step is in the sum. The
+weights (`gradient_weights`) are those of eq-reward-to-go and eq-baseline:
 
-The end of a rollout cuts episodes. With a value baseline the cut return is
-bootstrapped, `G_t = Σ r + γ^k V̂(s_cut)` (and so at CartPole's time limit,
-a truncation); `gae_lambda < 1` turns the baseline estimate into GAE
-(eq-gae). Without a baseline there is nothing to bootstrap with, so only the
-steps whose episode ends inside the rollout are used (`B` excludes the
-unfinished tail of each environment's row): every `G_t` used is a complete
-Monte Carlo return, as in the chapter.
+- without a baseline, `Â_t = G_t = Σ_{t' = t}^{c} γ^{t'−t} r_{t'}`, the
+  reward-to-go inside the episode up to its cut `c`: the episode's last step
+  if the episode ends inside the window (termination, or CartPole's time limit,
+  which is the horizon `H` of the finite-horizon objective), else the
+  window's last step;
+- with a value baseline, `Â_t = G_t + γ^{c+1−t} V̂(s_{c+1}) − V̂(s_t)`
+  at a cut by the window or by the time limit (bootstrapping), with no
+  bootstrap after a termination; `gae_lambda < 1` turns it into GAE
+  (eq-gae). The variant without a baseline is exactly this with `V̂ ≡ 0`.
+
+Both variants use the same keys, so the same initial policy and the same
+first batch, and the same budget of `N T` steps per update.
+
+**Which bias remains.** For a step whose episode ends inside the window,
+`G_t` is the complete (undiscounted when `γ = 1`) reward-to-go, an unbiased
+weight. For a step of an episode still running at the window's end, `G_t`
+is the reward-to-go *truncated at the window's end*: its mean is the value
+of the rewards up to the cut only, below `Q_h(s_t, a_t)` when rewards are
+positive (CartPole's are all 1), most so for the last steps of the window;
+with a baseline the bootstrap `V̂(s_{c+1})` replaces the missing rewards
+and is biased unless `V̂ = V`. At the time limit the baseline variant also
+bootstraps, so it treats the limit as a cut of an unending task and adds
+an estimate of rewards beyond the horizon `H`; without a baseline the
+return stops there, as the finite-horizon objective does. No step is dropped, so the batch is not
+tilted towards short episodes: every step of every episode contributes
+exactly once, in the window where it was taken. Two further departures
+from the chapter's on-policy average over whole trajectories: an episode
+continued from earlier windows reached its current state under earlier
+parameters, and the sum is normalised by the number of steps `N T` rather
+than by a number of trajectories (a constant positive factor: Adam's step
+does not depend on it, up to Adam's small denominator constant, but the
+gradient-norm clipping does).
 
 The baseline used on batch k is the value network fitted on batches before
-k, so it is independent of the actions it is used with (the chapter's
-"fitted on independent trajectories"); it is then regressed on batch k's
-returns for `value_steps` Adam steps.
+k; it does not depend on batch k's actions, though it does depend on the
+earlier batches, as `θ_k` does (conditionally unbiased given the past). It
+is then regressed on batch k's targets `Â_t + V̂(s_t)` for `value_steps`
+Adam steps.
 
 Tricks not in the chapter's equations, each switchable in `ReinforceConfig`:
 discounting with `gamma < 1` (the chapter is undiscounted); gradient
@@ -49,8 +77,8 @@ from jaxtyping import Array, Float, PRNGKeyArray
 from utils.envs import make
 from utils.envs.cartpole import N_ACTIONS, OBS_DIM
 from utils.estimators import gae
-from utils.policies import mlp_apply, mlp_init, mlp_softmax
-from utils.rollouts import rollout
+from utils.policies import Policy, mlp_apply, mlp_init, mlp_softmax
+from utils.rollouts import Trajectory, rollout
 
 
 class ReinforceConfig(NamedTuple):
@@ -120,6 +148,44 @@ def _check_config(config: ReinforceConfig) -> None:
         raise ValueError(f"config.max_grad_norm must be positive or None, got {config.max_grad_norm}")
 
 
+def gradient_weights(
+    config: ReinforceConfig,
+    traj: Trajectory,
+    values: Float[Array, "N T"],
+    next_values: Float[Array, "N T"],
+) -> tuple[Float[Array, "N T"], Float[Array, "N T"]]:
+    """The weight `Â_t` of every step of a rollout window, and the value targets (both "N T").
+
+    `values[n, t] = V̂(s_t)` and `next_values[n, t] = V̂(s'_t)` (the observation
+    step t led to, before any reset); pass zeros for the variant without a
+    baseline. The weight is `utils.estimators.gae` with `λ = config.gae_lambda`
+    (with a baseline) or `λ = 1` (without): the reward-to-go `G_t` inside the
+    episode up to its cut by a termination, the time limit or the window's end
+    (eq-reward-to-go), plus `γ^k V̂` of the state after a cut that is not a
+    termination, minus `V̂(s_t)` (eq-baseline). With `V̂ ≡ 0` it is the
+    reward-to-go truncated at the window's end for the steps of an unfinished
+    episode; no step gets weight 0 for being unfinished. The value targets are
+    `Â_t + V̂(s_t)`, the bootstrapped λ-return.
+    """
+    _check_config(config)
+    lam = config.gae_lambda if config.use_baseline else 1.0
+    adv = gae(traj.rewards, values, next_values, traj.terminated, traj.truncated, config.gamma, lam)
+    return adv, adv + values
+
+
+def surrogate(policy: Policy, params, traj: Trajectory, weights: Float[Array, "N T"]) -> Float[Array, ""]:
+    """`(1/N) Σ_n Σ_t log π_θ(a_t|s_t) · stop_gradient(w_t)`: a device whose gradient is the estimator.
+
+    Its gradient in `params` is `(1/N) Σ_n Σ_t ∇_θ log π_θ(a_t|s_t) w_t`, the
+    score-weighted sum of eq-reinforce-estimator (`w_t = R(τ)`), eq-reward-to-go
+    and eq-baseline (`utils.estimators.score_weighted_sum`), because the weights
+    are held fixed. Its value is not `J(θ)` and is not comparable between
+    batches: it is not a loss whose value means anything.
+    """
+    log_probs = jax.vmap(jax.vmap(policy.log_prob, (None, 0, 0)), (None, 0, 0))(params, traj.obs, traj.actions)
+    return jnp.sum(log_probs * jax.lax.stop_gradient(weights)) / log_probs.shape[0]
+
+
 def make_train(config: ReinforceConfig = ReinforceConfig()):
     """Return `train(key) -> TrainOutput`, the whole training run as one pure function.
 
@@ -138,36 +204,11 @@ def make_train(config: ReinforceConfig = ReinforceConfig()):
         policy_tx = optax.chain(optax.clip_by_global_norm(config.max_grad_norm), policy_tx)
     value_tx = optax.adam(config.value_learning_rate)
 
-    def advantages_and_targets(value_params, traj):
-        """`Â_t` and the value targets `G_t`, "N T", and the mask of usable steps."""
-        if config.use_baseline:
-            V = jax.vmap(jax.vmap(lambda o: value_fn(value_params, o)))
-            values, next_values = V(traj.obs), V(traj.final_obs)
-            adv = gae(traj.rewards, values, next_values, traj.terminated, traj.truncated,
-                      config.gamma, config.gae_lambda)
-            # Value targets: the bootstrapped λ-return (the Monte Carlo return when λ = 1).
-            targets = adv + values
-            mask = jnp.ones_like(adv)
-        else:
-            zeros = jnp.zeros_like(traj.rewards)
-            # With V ≡ 0 and λ = 1, GAE is the discounted reward-to-go inside each episode.
-            adv = gae(traj.rewards, zeros, zeros, traj.terminated, traj.truncated, config.gamma, 1.0)
-            targets = adv
-            # Only complete returns: steps followed by an episode end within the rollout.
-            done = traj.terminated | traj.truncated
-            mask = jnp.flip(jnp.cumsum(jnp.flip(done, -1), -1), -1) > 0
-            mask = mask.astype(adv.dtype)
-        return adv, targets, mask
-
-    def policy_surrogate(policy_params, traj, adv, mask):
-        # Its gradient is (1/|B|) Σ_t ∇ log π(a_t|s_t) Â_t: the estimator, not a loss to interpret.
-        log_probs = jax.vmap(jax.vmap(policy.log_prob, (None, 0, 0)), (None, 0, 0))(
-            policy_params, traj.obs, traj.actions
-        )
-        return jnp.sum(log_probs * jax.lax.stop_gradient(adv) * mask) / jnp.maximum(mask.sum(), 1.0)
+    def value_table(value_params, obs):
+        return jax.vmap(jax.vmap(lambda o: value_fn(value_params, o)))(obs)
 
     def value_loss(value_params, obs, targets):
-        pred = jax.vmap(jax.vmap(lambda o: value_fn(value_params, o)))(obs)
+        pred = value_table(value_params, obs)
         return jnp.mean((pred - targets) ** 2)
 
     def update(runner: _RunnerState, _):
@@ -191,10 +232,16 @@ def make_train(config: ReinforceConfig = ReinforceConfig()):
             n_episodes > 0, jnp.sum(jnp.where(done.T, totals, 0.0)) / jnp.maximum(n_episodes, 1), jnp.nan
         )
 
-        adv, targets, mask = advantages_and_targets(runner.value_params, traj)
+        if config.use_baseline:
+            values = value_table(runner.value_params, traj.obs)
+            next_values = value_table(runner.value_params, traj.final_obs)
+        else:
+            values = next_values = jnp.zeros_like(traj.rewards)
+        adv, targets = gradient_weights(config, traj, values, next_values)
 
-        # Gradient *ascent* on J: optax minimises, so hand it −∇̂J.
-        grad = jax.grad(policy_surrogate)(runner.policy_params, traj, adv, mask)
+        # Gradient *ascent* on J: optax minimises, so hand it −∇̂J. Every step of the
+        # window is in the average (1/(N T)) Σ ∇ log π(a_t|s_t) Â_t.
+        grad = jax.grad(lambda p: surrogate(policy, p, traj, adv) / config.n_steps)(runner.policy_params)
         neg_grad = jax.tree_util.tree_map(jnp.negative, grad)
         updates, policy_opt = policy_tx.update(neg_grad, runner.policy_opt, runner.policy_params)
         policy_params = optax.apply_updates(runner.policy_params, updates)
@@ -255,6 +302,16 @@ def train_seeds(key: PRNGKeyArray, n_seeds: int, config: ReinforceConfig = Reinf
         raise ValueError(f"n_seeds must be a positive int, got {n_seeds!r}")
     train = make_train(config)
     return jax.jit(jax.vmap(train))(jax.random.split(key, n_seeds))
+
+
+def improvement(episode_return: Float[Array, "seeds U"], n: int = 5) -> Float[Array, " seeds"]:
+    """Each seed's mean episode return over its last `n` updates divided by that over its first `n`
+    (updates in which no episode ended, nan, are skipped): the chapter's "every seed improves
+    several times over" is `improvement(out.metrics.episode_return).min() > 3`."""
+    r = jnp.asarray(episode_return)
+    if r.ndim != 2 or not 1 <= n <= r.shape[1]:
+        raise ValueError(f"episode_return must be (seeds, updates) with at least n = {n} updates, got shape {r.shape}")
+    return jnp.nanmean(r[:, -n:], axis=1) / jnp.nanmean(r[:, :n], axis=1)
 
 
 def policy_of(config: ReinforceConfig = ReinforceConfig()):

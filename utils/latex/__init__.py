@@ -16,6 +16,18 @@ line-numbered algorithm, `sgd.to_latex()` gives the LaTeX source, and
 mappings for one function (`register_names`, also reachable as
 `latex.register_names`, adds them for the whole book).
 
+The box reads as a textbook's algorithm: an upright title, the docstring's first
+paragraph as a wrapped caption (`$...$` is mathematics, a backticked span is typeset as
+code, spelled-out Greek letters become symbols), an **Input** line from the signature
+(defaults shown as "(default 10^{-6})") and an **Output** line from the final `return`.
+Idioms read as mathematics: `reversed(range(n))`, `enumerate`, `range(a, b, s)`,
+`for _ in range(n)` in a comprehension ("n samples"), `while True` (**loop**),
+`x = x.at[i].set(v)` (x_i <- v), reductions over an `axis` (max_a Q_{s,a}, index names
+from `indices=` or `register_indices`), `eye`, `float("inf")`, `stop_gradient` (sg),
+`a @ b` of vectors (a^T b); `dtype=` and shape arguments vanish. Declared policies
+(`policies=`, `register_policy`) read pi_theta(a | s); `hide=` and a trailing
+`# latex: hide` remove plumbing such as PRNG key splitting.
+
 The output is a display-math `array` of numbered rows (title, docstring caption,
 `\\gets`, `\\textbf{for}`, `\\quad` indentation), using only macros of MathJax 3's base
 and ams packages, so that it typesets wherever the notebook goes: Jupyter Book
@@ -41,17 +53,20 @@ import inspect
 import types
 from collections.abc import Callable, Mapping
 
-from utils.latex._names import NAMES, check_names, register_names
-from utils.latex._render import AlgorithmRenderer, LatexRenderError
+from utils.latex._names import NAMES, POLICIES, check_names, check_policies, register_names, register_policy
+from utils.latex._render import INDICES, AlgorithmRenderer, LatexRenderError, check_indices, register_indices
 
-__all__ = ["latex", "register_names", "LatexFunction", "LatexRenderError", "NAMES"]
+__all__ = ["latex", "register_names", "register_policy", "register_indices", "LatexFunction",
+           "LatexRenderError", "NAMES", "POLICIES", "INDICES"]
 
 
-def assemble(title: str, caption: str | None, rows: list[tuple[bool, str]]) -> str:
-    """The algorithm block: title and caption between rules, then numbered rows."""
+def assemble(title: str, header: list[str] | str | None, rows: list[tuple[bool, str]]) -> str:
+    """The algorithm block: title, caption lines and Input/Output between rules, then numbered rows."""
     lines = [r"\begin{array}{r l}", r"\hline", rf"& {title} \\"]
-    if caption:
-        lines.append(rf"& {caption} \\")
+    if isinstance(header, str):
+        header = [header]
+    for line in header or []:
+        lines.append(rf"& {line} \\")
     lines.append(r"\hline")
     number = 0
     for numbered, text in rows:
@@ -72,12 +87,15 @@ class LatexFunction:
     delimiters; `_repr_latex_()` wraps it in `$$ ... $$` for Jupyter.
     """
 
-    def __init__(self, fn: Callable, names: Mapping[str, str] | None = None):
+    def __init__(self, fn: Callable, names: Mapping[str, str] | None = None, *,
+                 policies: Mapping[str, int] | None = None, hide=None, indices=None):
         functools.update_wrapper(self, fn)
         # The source is that of the innermost function (below e.g. a `jax.jit`); calls
         # still go through `fn`.
-        title, caption, rows = AlgorithmRenderer(inspect.unwrap(fn), dict(names or {})).render()
-        self.source = assemble(title, caption, rows)
+        renderer = AlgorithmRenderer(inspect.unwrap(fn), dict(names or {}), policies=dict(policies or {}),
+                                     hide=set(hide or ()), indices=dict(indices or {}))
+        title, header, rows = renderer.render()
+        self.source = assemble(title, header, rows)
 
     def __call__(self, *args, **kwargs):
         return self.__wrapped__(*args, **kwargs)
@@ -96,17 +114,34 @@ class LatexFunction:
         return f"<pseudocode of {self.__wrapped__!r}>"
 
 
-def latex(fn: Callable | None = None, *, names: Mapping[str, str] | None = None):
+def latex(fn: Callable | None = None, *, names: Mapping[str, str] | None = None,
+          policies: Mapping[str, int] | None = None, hide=None, indices=None):
     """Decorator (`@latex`, `@latex(names={...})`) and call (`latex(f, names={...})`).
 
     Returns a `LatexFunction`: it behaves as `fn` (same results, name, docstring and
-    signature; works under `jax.jit`) and displays as `fn`'s pseudocode. `names` maps
-    identifiers to LaTeX for this function only, on top of the book-wide `NAMES`.
+    signature; works under `jax.jit`) and displays as `fn`'s pseudocode. For this
+    function only, on top of the book-wide tables:
+
+    - `names` maps identifiers (or attribute paths, `"mdp.n_actions": r"|\\A|"`) to LaTeX;
+    - `policies` maps callables to the position of their parameter (`{"pi": 0}`: `pi(theta, s, a)`
+      reads pi_theta(a | s); see `register_policy`);
+    - `hide` names plumbing the reader does not see (`{"key", "subkey"}`: those parameters,
+      call arguments and assignments disappear; a line ending in `# latex: hide` does too);
+    - `indices` names the axes of arrays (`{"Q": ("s", "a")}`: `Q.max(axis=1)` reads max_a Q_{s,a}).
+
     Raises `LatexRenderError` (a ValueError) for syntax it does not typeset.
     """
     extra = check_names(names, "names") if names is not None else None
+    if policies is not None:
+        policies = check_policies(policies, "policies")
+    if indices is not None:
+        indices = check_indices(indices, "indices")
+    if hide is not None:
+        if isinstance(hide, str) or not all(isinstance(h, str) for h in hide):
+            raise TypeError(f"hide must be a collection of names (str), got {hide!r}")
+        hide = set(hide)
     if fn is None:
-        return functools.partial(latex, names=extra)
+        return functools.partial(latex, names=extra, policies=policies, hide=hide, indices=indices)
     if isinstance(fn, LatexFunction):
         fn = fn.__wrapped__
     innermost = inspect.unwrap(fn) if callable(fn) else fn
@@ -114,8 +149,10 @@ def latex(fn: Callable | None = None, *, names: Mapping[str, str] | None = None)
         raise TypeError(f"latex expects a function defined with def, got {type(fn).__name__}")
     if innermost.__name__ == "<lambda>":
         raise ValueError("latex expects a function defined with def, got a lambda")
-    return LatexFunction(fn, extra)
+    return LatexFunction(fn, extra, policies=policies, hide=hide, indices=indices)
 
 
 # Chapters import only `latex`; `latex.register_names(theta=...)` saves them an import.
 latex.register_names = register_names
+latex.register_policy = register_policy
+latex.register_indices = register_indices

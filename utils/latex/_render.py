@@ -15,7 +15,7 @@ import re
 import textwrap
 from typing import Callable, NamedTuple
 
-from utils.latex._names import NameRenderer, escape_text
+from utils.latex._names import POLICIES, NameRenderer, escape_text, greek_words, title_name
 
 
 class LatexRenderError(ValueError):
@@ -78,13 +78,28 @@ _CONSTRUCTS = {
 # Attribute roots that are modules, when the function's globals cannot tell.
 _MODULE_ALIASES = {"jax", "jnp", "np", "numpy", "lax", "math", "optax", "random", "scipy"}
 _SCIENTIFIC = re.compile(r"(-?[0-9.]+)e([+-]?)0*([0-9]+)\Z")
+#: A trailing comment that hides a line of plumbing from the reader (`key, sub = split(key)  # latex: hide`).
+HIDE_MARKER = "# latex: hide"
+#: Width of a caption line, in characters of its source, before it wraps.
+CAPTION_WIDTH = 72
+# Index letters for the axes of an array whose indices were not declared.
+_DEFAULT_INDICES = ("i", "j", "k", "l")
 
 
 class AlgorithmRenderer:
     """Renders one function definition (`ast.FunctionDef`) as algorithm rows."""
 
-    def __init__(self, fn: Callable, names: dict[str, str] | None = None):
+    def __init__(self, fn: Callable, names: dict[str, str] | None = None,
+                 policies: dict[str, int] | None = None, hide: set[str] | None = None,
+                 indices: dict[str, tuple[str, ...]] | None = None):
         self.fn = fn
+        names = dict(names or {})
+        # Dotted keys (`mdp.n_actions`) name attribute paths; the others are identifiers.
+        self.attributes = {key: value for key, value in names.items() if "." in key}
+        names = {key: value for key, value in names.items() if "." not in key}
+        self.policies = {**POLICIES, **(policies or {})}
+        self.hidden = set(hide or ())
+        self.indices = dict(indices or {})
         self.filename = inspect.getsourcefile(fn) or "<unknown>"
         self.first_line = fn.__code__.co_firstlineno
         self.names = NameRenderer(names)
@@ -108,11 +123,89 @@ class AlgorithmRenderer:
         definition = tree.body[0]
         if not isinstance(definition, ast.FunctionDef):
             raise self.error(definition, _CONSTRUCTS.get(type(definition).__name__, "this definition"))
+        self.source_lines = source.splitlines()
         self.called, self.local = _function_names(definition)
         body, caption = _split_docstring(definition.body)
-        title = rf"\textbf{{Algorithm: }} {self.signature(definition)}"
-        caption_tex = escape_text(_first_paragraph(caption), r"\textit") if caption else None
-        return title, caption_tex, self.block(body, 0)
+        title = rf"\textbf{{Algorithm: }} {title_name(definition.name)}"
+        header = self.caption(caption) if caption else []
+        header += self.framing(definition, body)
+        return title, header, self.block(body, 0)
+
+    # ---- the box's header: caption, input and output ----------------------------------
+
+    def caption(self, docstring: str) -> list[str]:
+        """The docstring's first paragraph, wrapped: `$...$` is mathematics, a backticked span
+        that parses as Python is typeset as code is, spelled-out Greek letters become symbols."""
+        text = " ".join(docstring.strip().split("\n\n")[0].split())
+        tokens = []  # (latex, width in source characters, is_math, follows a space)
+        space = False
+        for piece in re.split(r"(\$[^$]+\$|`[^`]+`|\s+)", text):
+            if not piece:
+                continue
+            if piece.isspace():
+                space = True
+                continue
+            if piece.startswith("$") and piece.endswith("$") and len(piece) > 2:
+                tokens.append((piece[1:-1], max(1, len(piece) // 2), True, space))
+            elif piece.startswith("`") and piece.endswith("`") and len(piece) > 2:
+                tokens.append((self.code_span(piece[1:-1]), len(piece) - 2, True, space))
+            else:
+                for index, (is_math, part) in enumerate(greek_words(piece)):
+                    tokens.append((part, 1 if is_math else len(part), is_math, space and index == 0))
+            space = False
+        lines, line, width = [], [], 0
+        for token in tokens:
+            if line and token[3] and width + token[1] > CAPTION_WIDTH:
+                lines.append(line)
+                line, width = [], 0
+            line.append(token)
+            width += token[1] + token[3]
+        if line:
+            lines.append(line)
+        return [_caption_line(line) for line in lines]
+
+    def code_span(self, code: str) -> str:
+        """A backticked span: typeset as Python when it parses, else as upright text."""
+        try:
+            tree = ast.parse(code, mode="eval")
+        except SyntaxError:
+            return escape_text(code, r"\mathrm")
+        try:
+            return self.expr(tree.body).text
+        except LatexRenderError:
+            return escape_text(code, r"\mathrm")
+
+    def framing(self, definition: ast.FunctionDef, body: list[ast.stmt]) -> list[str]:
+        """`Input:` from the signature (defaults shown as "(default ...)"), `Output:` from
+        the final `return`."""
+        rows = []
+        inputs = self.inputs(definition)
+        if inputs:
+            rows.append(r"\textbf{Input: } " + ", ".join(inputs))
+        if body and isinstance(body[-1], ast.Return) and body[-1].value is not None:
+            value = body[-1].value
+            items = value.elts if isinstance(value, ast.Tuple) and value.elts else [value]
+            # Only what is named is an output; a returned formula is read on its `return` line.
+            if not all(isinstance(item, (ast.Name, ast.Attribute, ast.Subscript)) or
+                       (isinstance(item, ast.Call) and self.policy_call(item) is not None) for item in items):
+                return rows
+            rows.append(r"\textbf{Output: } " + ", ".join(self.expr(item).text for item in items))
+        return rows
+
+    def inputs(self, definition: ast.FunctionDef) -> list[str]:
+        args = definition.args
+        positional = args.posonlyargs + args.args
+        defaults = [None] * (len(positional) - len(args.defaults)) + list(args.defaults)
+        pairs = list(zip(positional, defaults)) + list(zip(args.kwonlyargs, args.kw_defaults))
+        shown = []
+        for arg, default in pairs:
+            if arg.arg in self.hidden:
+                continue
+            text = self.name(arg.arg)
+            if default is not None:
+                text += rf"\ (\text{{default }} {self.expr(default).text})"
+            shown.append(text)
+        return shown
 
     def error(self, node: ast.AST, construct: str, hint: str = "") -> LatexRenderError:
         return LatexRenderError(construct, self.filename, self.first_line + node.lineno - 1, hint)
@@ -121,7 +214,8 @@ class AlgorithmRenderer:
         args = definition.args
         positional = args.posonlyargs + args.args
         defaults = [None] * (len(positional) - len(args.defaults)) + list(args.defaults)
-        pieces = [self.parameter(arg, default) for arg, default in zip(positional, defaults)]
+        pieces = [self.parameter(arg, default) for arg, default in zip(positional, defaults)
+                  if arg.arg not in self.hidden]
         if args.vararg:
             pieces.append(r"\ldots " + self.name(args.vararg.arg))
         pieces += [self.parameter(arg, default)
@@ -143,12 +237,26 @@ class AlgorithmRenderer:
     def block(self, statements: list[ast.stmt], depth: int) -> list[tuple[bool, str]]:
         rows = []
         for statement in statements:
+            if self.is_hidden(statement):
+                continue
             visit = getattr(self, "visit_" + type(statement).__name__, None)
             if visit is None:
                 raise self.error(statement, _CONSTRUCTS.get(type(statement).__name__,
                                                              f"a {type(statement).__name__} statement"))
             rows += visit(statement, depth)
         return rows
+
+    def is_hidden(self, statement: ast.stmt) -> bool:
+        """Plumbing the reader does not see: a line marked `# latex: hide`, or an assignment
+        whose every target is a hidden name (`key, subkey = split(key)` with `hide={"key",
+        "subkey"}`)."""
+        lines = self.source_lines[statement.lineno - 1:(statement.end_lineno or statement.lineno)]
+        if any(line.rstrip().endswith(HIDE_MARKER) for line in lines):
+            return True
+        if isinstance(statement, ast.Assign) and self.hidden:
+            names = [n for target in statement.targets for n in ast.walk(target) if isinstance(n, ast.Name)]
+            return bool(names) and all(n.id in self.hidden for n in names)
+        return False
 
     @staticmethod
     def line(depth: int, text: str, numbered: bool = True) -> tuple[bool, str]:
@@ -177,6 +285,19 @@ class AlgorithmRenderer:
         return [self.line(depth, rf"\textbf{{return }} {_signed(value)}")]
 
     def visit_Assign(self, node: ast.Assign, depth: int):
+        update = _indexed_update(node)
+        if update is not None:
+            # `x = x.at[i].set(v)` is the update x_i <- v; `.add(v)` is x_i <- x_i + v.
+            element, method, value = update
+            left = self.expr(element).text
+            right = self.expr(value)
+            if method == "add":
+                text = f"{left} + {paren(right, ARITH + 1)}"
+            elif method == "multiply":
+                text = f"{left} \\cdot {paren(right, TERM + 1)}"
+            else:
+                text = right.text
+            return [self.line(depth, rf"{left} \gets {text}")]
         targets = [self.expr(target).text for target in node.targets]
         return [self.line(depth, r" \gets ".join(targets + [self.expr(node.value).text]))]
 
@@ -206,6 +327,8 @@ class AlgorithmRenderer:
     def visit_While(self, node: ast.While, depth: int):
         if node.orelse:
             raise self.error(node.orelse[0], "the else clause of a while loop")
+        if isinstance(node.test, ast.Constant) and node.test.value is True:
+            return [self.line(depth, r"\textbf{loop}")] + self.block(node.body, depth + 1)
         header = rf"\textbf{{while }} {_signed(self.expr(node.test).text)} \textbf{{ do}}"
         return [self.line(depth, header)] + self.block(node.body, depth + 1)
 
@@ -243,11 +366,44 @@ class AlgorithmRenderer:
     # ---- loops and comprehensions ---------------------------------------------------
 
     def iteration(self, target: ast.expr, iterable: ast.expr) -> str:
-        """`k = 0, ..., n - 1` for `range(n)`, else `target \\in iterable`."""
-        bounds = self.range_bounds(iterable)
-        if bounds is not None:
-            return rf"{self.expr(target).text} = {bounds[0]}, \ldots, {bounds[1]}"
+        """`k = 0, ..., n - 1` for `range(n)` (`n - 1, ..., 0` reversed, `a, a + s, ...` with a
+        step), an index with its element named for `enumerate`, else `target \\in iterable`."""
+        sequence = self.sequence(iterable)
+        if sequence is not None:
+            return rf"{self.expr(target).text} = {sequence}"
+        if _is_call(iterable, "enumerate") and isinstance(target, ast.Tuple) and len(target.elts) == 2 \
+                and 1 <= len(iterable.args) <= 2 and not iterable.keywords:
+            index, element = target.elts
+            items = self.expr(iterable.args[0])
+            start = self.expr(iterable.args[1]).text if len(iterable.args) == 2 else "0"
+            size = _delimited("|", items.text).text
+            last = size if start == "1" else f"{size} - 1" if start == "0" else f"{start} + {size} - 1"
+            i = self.expr(index).text
+            element_of = f"{paren(items, ATOM)}_{{{i}}}" if start == "0" else f"{paren(items, ATOM)}_{{{i} - {start}}}"
+            return rf"{i} = {start}, \ldots, {last},\ {self.expr(element).text} = {element_of}"
         return rf"{self.expr(target).text} \in {self.expr(iterable).text}"
+
+    def sequence(self, node: ast.expr) -> str | None:
+        """`0, \\ldots, n - 1` for `range(n)`, reversed for `reversed(range(n))`, `a, a + s, \\ldots`
+        for a step; None for anything else."""
+        if _is_call(node, "reversed") and len(node.args) == 1 and not node.keywords:
+            bounds = self.range_bounds(node.args[0])
+            return rf"{bounds[1]}, \ldots, {bounds[0]}" if bounds else None
+        bounds = self.range_bounds(node)
+        if bounds is not None:
+            return rf"{bounds[0]}, \ldots, {bounds[1]}"
+        if _is_call(node, "range") and len(node.args) == 3 and not node.keywords:
+            start, stop, step = node.args
+            values = [a.value if isinstance(a, ast.Constant) and type(a.value) is int else None for a in node.args]
+            if None not in values and values[2] != 0:
+                items = list(range(*values))
+                if len(items) <= 3:
+                    return ", ".join(map(str, items)) if items else r"\varnothing"
+                return rf"{items[0]}, {items[1]}, \ldots, {items[-1]}"
+            second = self.expr(ast.copy_location(ast.BinOp(left=start, op=ast.Add(), right=step), node)).text
+            stop_text = self.expr(stop).text
+            return rf"{self.expr(start).text}, {second}, \ldots\ (\text{{below }} {stop_text})"
+        return None
 
     def range_bounds(self, node: ast.expr) -> tuple[str, str] | None:
         """First and last value of `range(stop)` or `range(start, stop)`, else None."""
@@ -266,11 +422,22 @@ class AlgorithmRenderer:
         difference = ast.BinOp(left=node, op=ast.Sub(), right=ast.Constant(1))
         return self.expr(ast.copy_location(difference, node)).text
 
+    def samples(self, generator: ast.comprehension) -> str | None:
+        """`n` samples for `for _ in range(n)` in a comprehension: nothing is counted."""
+        if isinstance(generator.target, ast.Name) and generator.target.id == "_" and not generator.ifs \
+                and _is_call(generator.iter, "range") and len(generator.iter.args) == 1:
+            return rf"{self.expr(generator.iter.args[0]).text}\ \text{{samples}}"
+        return None
+
     def generators(self, generators: list[ast.comprehension]) -> str:
         pieces = []
         for generator in generators:
             if generator.is_async:
                 raise self.error(generator.target, "an async comprehension")
+            samples = self.samples(generator)
+            if samples is not None:
+                pieces.append(samples)
+                continue
             pieces.append(self.iteration(generator.target, generator.iter))
             pieces += [self.expr(condition).text for condition in generator.ifs]
         return r",\ ".join(pieces)
@@ -285,6 +452,13 @@ class AlgorithmRenderer:
             return None
         operators = []
         for generator in node.generators:
+            samples = self.samples(generator)
+            if samples is not None:
+                operators.append(rf"{operator}_{{{samples}}}")
+                continue
+            if _is_call(generator.iter, "reversed") and len(generator.iter.args) == 1:
+                generator = ast.comprehension(target=generator.target, iter=generator.iter.args[0],
+                                              ifs=generator.ifs, is_async=0)  # order does not matter in a sum
             bounds = self.range_bounds(generator.iter) if not generator.ifs else None
             if bounds is not None:
                 target = self.expr(generator.target).text
@@ -330,6 +504,9 @@ class AlgorithmRenderer:
             return Tex(rf"\left\lfloor \frac{{{left.text}}}{{{right.text}}} \right\rfloor")
         if isinstance(node.op, ast.Pow):
             return self.power(node, left, right)
+        if isinstance(node.op, ast.MatMult) and self.is_vector(node.left):
+            # `a @ b` of a vector on the left is the inner product (or a row vector times a matrix).
+            return Tex(rf"{paren(left, POWER + 1)}^{{\top}} {paren(right, TERM + 1)}", TERM)
         operator, level = _BINARY[type(node.op)]
         associative = isinstance(node.op, (ast.Add, ast.Mult))
         left_text = paren(left, level)
@@ -340,6 +517,16 @@ class AlgorithmRenderer:
                 and self.juxtapose(node.left, node.right):
             return Tex(f"{left_text} {right_text}", level)
         return Tex(f"{left_text} {operator} {right_text}", level)
+
+    def is_vector(self, node: ast.expr) -> bool:
+        """A one-symbol lower-case name (x, g, theta_k) reads as a column vector; a capital,
+        or a word such as `data`, may be a matrix."""
+        if not isinstance(node, ast.Name):
+            return False
+        text = self.expr(node).text
+        head = re.sub(r"^\\(hat|tilde|bar)\{(.*)\}$", r"\2", text.split("_")[0])
+        return text.startswith(r"\nabla") or bool(re.fullmatch(r"[a-z]|\\(alpha|beta|gamma|delta|varepsilon|epsilon|zeta|eta|theta|iota|kappa|"
+                                 r"lambda|mu|nu|xi|pi|rho|sigma|tau|upsilon|phi|varphi|chi|psi|omega)", head))
 
     def juxtapose(self, left: ast.expr, right: ast.expr) -> bool:
         """Write `a * b` as `a b` when `a` (its last factor) is a number or a one-symbol name."""
@@ -419,7 +606,8 @@ class AlgorithmRenderer:
         items = index.elts if isinstance(index, ast.Tuple) else [index]
         text = ",".join(self.expr(item).text for item in items)
         base = self.expr(node.value)
-        simple = isinstance(node.value, (ast.Name, ast.Attribute)) and not re.search(r"[_^]\{", base.text)
+        # `V^{\pi}_{h}` is fine; a second subscript is not, so `\theta_{k}[i]` keeps brackets.
+        simple = isinstance(node.value, (ast.Name, ast.Attribute)) and not re.search(r"_\{", base.text)
         if simple:
             return Tex(f"{base.text}_{{{text}}}")
         return Tex(f"{paren(base, ATOM)}[{text}]")
@@ -432,6 +620,9 @@ class AlgorithmRenderer:
         return Tex("{:}".join(parts))
 
     def expr_Attribute(self, node: ast.Attribute) -> Tex:
+        dotted = _dotted(node)
+        if dotted is not None and dotted in self.attributes:
+            return Tex(self.attributes[dotted])
         if self.is_module(node.value):
             return Tex(self.names.render(node.attr))
         base = self.expr(node.value)
@@ -452,7 +643,28 @@ class AlgorithmRenderer:
     def expr_Call(self, node: ast.Call) -> Tex:
         if any(isinstance(argument, ast.Starred) for argument in node.args):
             raise self.error(node, "a starred argument (*args) in a call")
+        # A dtype is a storage detail, never part of the mathematics; hidden names are plumbing.
+        keywords = [k for k in node.keywords if k.arg != "dtype" and not self.is_hidden_arg(k.value)]
+        node = ast.copy_location(ast.Call(func=node.func, keywords=keywords,
+                                          args=[a for a in node.args if not self.is_hidden_arg(a)]), node)
         function = node.func
+        policy = self.policy_call(node)
+        if policy is not None:
+            return policy
+        update = _at_update(node)
+        if update is not None:
+            element, method, value = update
+            verb = {"set": r"\gets", "add": r"\mathrel{+}=", "multiply": r"\mathrel{\times}="}[method]
+            return Tex(rf"\left({self.expr(element.value).text} \text{{ with }} "
+                       rf"{self.expr(element).text} {verb} {self.expr(value).text}\right)")
+        if isinstance(function, ast.Attribute) and not self.is_module(function.value) \
+                and function.attr in METHODS and node.keywords:
+            special = CALLS[function.attr](self, [function.value, *node.args], node.keywords)
+            if special is not None:
+                return special
+        if isinstance(function, ast.Attribute) and function.attr == "astype" and len(node.args) <= 1 \
+                and not self.is_module(function.value):
+            return self.expr(function.value)
         library = (isinstance(function, ast.Name) and function.id not in self.local) or (
             isinstance(function, ast.Attribute) and self.is_module(function.value))
         last = function.id if isinstance(function, ast.Name) else getattr(function, "attr", None)
@@ -478,6 +690,42 @@ class AlgorithmRenderer:
             callee = paren(self.expr(function), ATOM)
         return Tex(f"{callee}({self.arguments(node)})")
 
+    def is_hidden_arg(self, node: ast.expr) -> bool:
+        return isinstance(node, ast.Name) and node.id in self.hidden
+
+    def policy_call(self, node: ast.Call) -> Tex | None:
+        """`pi(theta, s, a)`, `pi(theta)(s, a)` -> pi_theta(a | s); `log_pi(...)` -> log pi_theta(a | s);
+        `pi(theta, s)` -> pi_theta(. | s); `pi(theta)` -> pi_theta. Only for declared policies."""
+        function, args = node.func, list(node.args)
+        prefix = ""
+        if isinstance(function, ast.Call) and isinstance(function.func, ast.Name) and not node.keywords \
+                and function.func.id in self.policies and len(function.args) == 1 \
+                and not function.keywords:
+            name, parameter = function.func.id, function.args[0]
+        elif isinstance(function, ast.Name) and not node.keywords:
+            name = function.id
+            if name not in self.policies and name.startswith("log_") and name[4:] in self.policies:
+                name, prefix = name[4:], r"\log "
+            if name not in self.policies:
+                return None
+            position = self.policies[name]
+            if position >= len(args):
+                return None
+            parameter = args.pop(position)
+        else:
+            return None
+        symbol = self.names.render(name)
+        subscript = self.expr(parameter).text
+        head = f"{symbol}_{{{subscript}}}"
+        if not args:
+            return Tex(prefix + head, UNARY if prefix else ATOM)
+        given = ", ".join(self.expr(a).text for a in args[:-1]) if len(args) > 1 else None
+        if len(args) == 1:
+            inside = rf"\cdot \mid {self.expr(args[0]).text}"
+        else:
+            inside = rf"{self.expr(args[-1]).text} \mid {given}"
+        return Tex(rf"{prefix}{head}({inside})", UNARY if prefix else ATOM)
+
     def arguments(self, node: ast.Call) -> str:
         pieces = [self.expr(argument).text for argument in node.args]
         for keyword in node.keywords:
@@ -497,6 +745,9 @@ class AlgorithmRenderer:
         subscript = ""
         if len(call.args) > 1 or argnums:
             subscript = "_{" + ", ".join(self.expr(call.args[i.value]).text for i in indices) + "}"
+        policy = self.policy_call(ast.copy_location(ast.Call(func=grad.args[0], args=call.args, keywords=[]), call))
+        if policy is not None:
+            return Tex(rf"\nabla{subscript} {policy.text}")
         return Tex(rf"\nabla{subscript} {paren(self.expr(grad.args[0]), ATOM)}({self.arguments(call)})")
 
     def gradient(self, function: ast.expr) -> str:
@@ -542,7 +793,45 @@ def _operator(command: str, parentheses: bool = False):
     return _unary(typeset)
 
 
+def _axis_reduction(renderer, command: str, array: ast.expr, keywords) -> Tex | None:
+    """`Q.max(axis=1)` -> `\\max_{a} Q_{s,a}`: the reduced axis is a bound index. Index names
+    come from `indices` (per call) or `register_indices`, else i, j, k, l."""
+    axis = [k.value for k in keywords if k.arg == "axis"]
+    if any(k.arg not in ("axis", "keepdims") for k in keywords) or len(axis) != 1:
+        return None
+    axis = axis[0]
+    if isinstance(axis, ast.UnaryOp) and isinstance(axis.op, ast.USub) and isinstance(axis.operand, ast.Constant):
+        axis = ast.Constant(-axis.operand.value)
+    if not (isinstance(axis, ast.Constant) and type(axis.value) is int):
+        return None
+    name = _dotted(array)
+    declared = renderer.indices.get(name) or INDICES.get(name)
+    k = axis.value
+    if declared:
+        indices = list(declared)
+    elif isinstance(array, ast.Name) and renderer.is_vector(array):
+        indices = ["i"]  # a one-symbol lower-case name is a vector
+    else:
+        indices = list(_DEFAULT_INDICES[:max(2, k + 1)])
+    if k < 0:
+        k += len(indices)
+    if not 0 <= k < len(indices):
+        return None
+    base = renderer.expr(array)
+    subscript = ",".join(indices)
+    if isinstance(array, (ast.Name, ast.Attribute)) and not re.search(r"_\{", base.text):
+        element = f"{base.text}_{{{subscript}}}"
+    else:
+        element = f"{paren(base, ATOM)}_{{{subscript}}}"
+    return Tex(f"{command}_{{{indices[k]}}} {element}", BIG_OPERATOR)
+
+
 def _reduction(command: str, mean: bool = False):
+    def with_axis(renderer, args, keywords):
+        if len(args) == 1 and keywords:
+            return _axis_reduction(renderer, r"\operatorname{mean}" if mean else command, args[0], keywords)
+        return typeset_one(renderer, args, keywords)
+
     def typeset(renderer, node):
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
                 and node.func.attr in ("array", "asarray") and len(node.args) == 1 and not node.keywords:
@@ -553,7 +842,8 @@ def _reduction(command: str, mean: bool = False):
         if reduced is not None:
             return Tex(reduced, BIG_OPERATOR)
         return Tex(f"{command} {paren(renderer.expr(node), POWER)}", BIG_OPERATOR)
-    return _unary(typeset)
+    typeset_one = _unary(typeset)
+    return with_axis
 
 
 def _mean(renderer, node):
@@ -579,6 +869,8 @@ def _mean(renderer, node):
 
 def _extremum(command: str):
     def handler(renderer, args, keywords):
+        if len(args) == 1 and keywords:
+            return _axis_reduction(renderer, command, args[0], keywords)
         if keywords or not args:
             return None
         if len(args) == 1:
@@ -617,6 +909,18 @@ def _gradient(renderer, args, keywords):
     return Tex(renderer.gradient(args[0])) if len(args) == 1 and not keywords else None
 
 
+def _float(renderer, node):
+    """`float("inf")` is infinity; `float(x)` is just x."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        value = node.value.strip().lower()
+        if value in ("inf", "+inf", "infinity"):
+            return Tex(r"\infty")
+        if value in ("-inf", "-infinity"):
+            return Tex(r"-\infty", UNARY)
+        return None
+    return renderer.expr(node)
+
+
 CALLS: dict[str, Callable] = {
     "zeros_like": _constant("0"), "ones_like": _constant("1"),
     "zeros": _constant("0"), "ones": _constant("1"),
@@ -630,8 +934,7 @@ CALLS: dict[str, Callable] = {
     "sum": _reduction(r"\sum"), "mean": _reduction("", mean=True),
     "max": _extremum(r"\max"), "min": _extremum(r"\min"),
     "maximum": _extremum(r"\max"), "minimum": _extremum(r"\min"),
-    "argmax": _unary(lambda r, x: Tex(rf"\arg\max {paren(r.expr(x), POWER)}", BIG_OPERATOR)),
-    "argmin": _unary(lambda r, x: Tex(rf"\arg\min {paren(r.expr(x), POWER)}", BIG_OPERATOR)),
+    "argmax": _extremum(r"\arg\max"), "argmin": _extremum(r"\arg\min"),
     "array": _unary(lambda r, x: r.expr(x)), "asarray": _unary(lambda r, x: r.expr(x)),
     "transpose": _unary(lambda r, x: Tex(rf"{paren(r.expr(x), POWER + 1)}^{{\top}}", POWER)),
     "inv": _unary(lambda r, x: Tex(rf"{paren(r.expr(x), POWER + 1)}^{{-1}}", POWER)),
@@ -640,14 +943,83 @@ CALLS: dict[str, Callable] = {
     "matmul": _binary(lambda r, a, b: _product(r, a, b, left=r" \, ")),
     "outer": _binary(lambda r, a, b: _product(r, a, b, left=r" \, ", right=r"^{\top}")),
     "range": _range,
+    "full": _binary(lambda r, shape, value: r.expr(value)),
+    "full_like": _binary(lambda r, like, value: r.expr(value)),
+    "eye": _constant("I"), "identity": _constant("I"),
+    "arange": _unary(lambda r, n: Tex(rf"(0, \ldots, {r.minus_one(n)})")),
+    "float": _unary(_float),
+    # Random draws: the key and the shape are plumbing, the distribution is the mathematics.
+    "normal": lambda r, args, keywords: Tex(r"\mathcal{N}(0, I)") if 1 <= len(args) <= 2 and not keywords else None,
+    "uniform": lambda r, args, keywords: Tex(r"\mathcal{U}(0, 1)") if 1 <= len(args) <= 2 and not keywords else None,
+    "stop_gradient": _unary(lambda r, x: Tex(rf"\operatorname{{sg}}\left({r.expr(x).text}\right)")),
     "jit": _unary(lambda r, f: r.expr(f)),  # compilation does not change the mathematics
     "grad": _gradient,
 }
 # Methods that read as the library call of the same name: `x.sum()` is `\sum x`.
-METHODS = {"sum", "mean", "max", "min", "transpose"}
+METHODS = {"sum", "mean", "max", "min", "argmax", "argmin", "transpose"}
+
+
+#: Declared index names of arrays (`register_indices(Q=("s", "a"))`), for reductions over an axis.
+INDICES: dict[str, tuple[str, ...]] = {}
+
+
+def register_indices(**arrays) -> None:
+    """Declare the index names of arrays for every function rendered afterwards:
+    `register_indices(Q=("s", "a"))` makes `Q.max(axis=1)` read `\\max_{a} Q_{s,a}`."""
+    INDICES.update(check_indices(arrays, "register_indices"))
+
+
+def check_indices(arrays, argument: str = "indices") -> dict[str, tuple[str, ...]]:
+    if not hasattr(arrays, "items"):
+        raise TypeError(f"{argument} must map array names to tuples of index names, got {type(arrays).__name__}")
+    checked = {}
+    for name, indices in arrays.items():
+        if isinstance(indices, str):
+            indices = tuple(indices.split())
+        if not isinstance(name, str) or not indices or not all(isinstance(i, str) and i for i in indices):
+            raise ValueError(f"{argument}[{name!r}] must be a non-empty tuple of index names (LaTeX), got {indices!r}")
+        checked[name] = tuple(indices)
+    return checked
 
 
 # ---- helpers ------------------------------------------------------------------------
+
+def _is_call(node: ast.expr, name: str) -> bool:
+    return isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == name
+
+
+def _dotted(node: ast.expr) -> str | None:
+    """`mdp.n_actions` for an attribute path of names, `x` for a name, else None."""
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        base = _dotted(node.value)
+        return None if base is None else f"{base}.{node.attr}"
+    return None
+
+
+def _at_update(node: ast.expr):
+    """`x.at[i].set(v)` -> (the element `x[i]`, "set", v), else None (also `.add`, `.multiply`)."""
+    if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+            and node.func.attr in ("set", "add", "multiply") and len(node.args) == 1 and not node.keywords):
+        return None
+    indexed = node.func.value
+    if not (isinstance(indexed, ast.Subscript) and isinstance(indexed.value, ast.Attribute)
+            and indexed.value.attr == "at"):
+        return None
+    plain = ast.copy_location(ast.Subscript(value=indexed.value.value, slice=indexed.slice, ctx=ast.Load()), indexed)
+    return plain, node.func.attr, node.args[0]
+
+
+def _indexed_update(node: ast.Assign):
+    """For `x = x.at[i].set(v)`: (`x[i]`, "set", v); None otherwise."""
+    if len(node.targets) != 1 or not isinstance(node.targets[0], ast.Name):
+        return None
+    update = _at_update(node.value)
+    if update is None or not (isinstance(update[0].value, ast.Name) and update[0].value.id == node.targets[0].id):
+        return None
+    return update
+
 
 def _function_names(definition: ast.FunctionDef) -> tuple[set[str], set[str]]:
     """Names used as functions (called, defined, or differentiated) and names bound locally."""
@@ -666,6 +1038,24 @@ def _function_names(definition: ast.FunctionDef) -> tuple[set[str], set[str]]:
         if isinstance(node, ast.arg):
             local.add(node.arg)
     return called, local
+
+
+def _caption_line(tokens) -> str:
+    """One caption line: runs of words in `\\textit`, mathematics between them, spaces kept."""
+    pieces, words = [], ""
+    for tex, _, is_math, space in tokens:
+        if is_math:
+            if words:
+                pieces.append(escape_text(words, r"\textit"))
+                words = ""
+            pieces.append((r"\ " if space and pieces else "") + (tex if tex.startswith("{") else "{" + tex + "}"))
+        else:
+            if not words and space and pieces:
+                pieces.append(r"\ ")
+            words += (" " if space and words else "") + tex
+    if words:
+        pieces.append(escape_text(words, r"\textit"))
+    return "".join(pieces)
 
 
 def _signed(text: str) -> str:
@@ -699,6 +1089,10 @@ def _number(value: float | int) -> str:
     if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
         return str(int(value))  # `0.0` is the number 0
     text = repr(value)
+    if isinstance(value, float) and 0 < abs(value) < 1e-3:
+        # Small numbers as powers of ten: 1e-4 is 10^{-4}, not 0.0001.
+        mantissa, exponent = f"{value:e}".split("e")
+        text = f"{mantissa.rstrip('0').rstrip('.')}e{exponent}"
     match = _SCIENTIFIC.match(text)
     if match is None:
         return text

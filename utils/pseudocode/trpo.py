@@ -11,20 +11,22 @@ policy `pi(theta)` (an "S A" table) and the exact advantages `A^{π^k}` of
 approximately solves
 
     maximise   (1/N) Σ_τ Σ_h Σ_a π_θ(a|s_h) A^{π^k}_h(s_h, a)
-    subject to KL(ρ_{π^k} ‖ ρ_{π_θ}) ≤ δ,  the KL estimated by `kl_div_trajectories`,
+    subject to (1/N) Σ_τ Σ_h KL(π^k(·|s_h) ‖ π_θ(·|s_h)) ≤ δ,
 
-with the practical step of Schulman et al. (2015): a natural direction by
-conjugate gradient on Fisher-vector products (the Hessian of the sampled KL
-at `θ^k` times a vector), scaled to the KL radius, then a backtracking line
-search that accepts only steps that improve the objective and keep the
-sampled KL within `δ`.
+the per-state estimate (eq-trpo-kl-states) of `KL(ρ_{θ^k} ‖ ρ_θ)`, with the
+practical step of Schulman et al. (2015): a natural direction by conjugate
+gradient on Fisher-vector products, scaled to the KL radius, then a
+backtracking line search that accepts only steps that improve the objective
+and keep the sampled KL within `δ`. The Fisher-vector products are
+Hessian-vector products of that per-state KL at `θ^k`, whose Hessian there is
+the sampled Fisher information for every policy class. (For the tabular
+softmax the log-ratio estimator `kl_div_trajectories` has the same Hessian at
+`θ^k`; for a policy whose logits are nonlinear in `θ` it does not, and its
+Hessian need not be positive semi-definite.)
 
-Compared with earlier versions of this pseudocode: the number of rounds `K`
-is an argument, the gain sums over `range(mdp.n_actions)`, and it evaluates
-`pi(theta_opt)`, the policy being optimised, so the objective changes with it.
-
-The jitted twins: `utils.kl.kl_div_trajectories` and
-`utils.trpo.trpo_tabular` (which runs the same rounds on the same samples);
+The jitted twins: `utils.kl.kl_div_trajectories` (of `kl_div_trajectories`),
+`utils.kl.kl_div_states` (of the KL inside `trpo`) and `utils.trpo.trpo_tabular`
+(which runs the same rounds on the same samples);
 `tests/test_pseudocode_trpo.py` checks that they agree.
 """
 from __future__ import annotations
@@ -71,28 +73,28 @@ def kl_div_trajectories(pi, theta_k, theta, trajectories):
 
 
 def conjugate_gradient(F, g, n_iters, tol=1e-6):
-    """Solve F x = g for x, given the products F(p) of a symmetric positive definite matrix F with vectors p."""
+    """Solve F x = g for x, given the products F(p) of a symmetric positive definite matrix F with vectors p; u is the residual g - F x."""
     x = jnp.zeros_like(g)
-    r = g
+    u = g
     p = g
     for i in range(n_iters):
-        if dot(r, r) <= tol**2 * dot(g, g):
+        if dot(u, u) <= tol**2 * dot(g, g):
             break
         F_p = F(p)
         curvature = dot(p, F_p)
         if curvature <= 0:
             break
-        alpha = dot(r, r) / curvature
+        alpha = dot(u, u) / curvature
         x = x + alpha * p
-        r_next = r - alpha * F_p
-        beta = dot(r_next, r_next) / dot(r, r)
-        p = r_next + beta * p
-        r = r_next
+        u_next = u - alpha * F_p
+        beta = dot(u_next, u_next) / dot(u, u)
+        p = u_next + beta * p
+        u = u_next
     return x
 
 
 def fisher_vector_product(kl_div, theta, v):
-    """The Hessian of the KL divergence at theta, where it is 0, times v: the Fisher information times v."""
+    """The Hessian of the per-state KL divergence kl_div at theta, where it is 0 and smallest, times v: the Fisher information times v."""
 
     def slope(theta_opt):
         return dot(jax.grad(kl_div)(theta_opt), v)
@@ -134,7 +136,13 @@ def trpo(mdp, theta_init, delta, K, N, key):
             return total / len(trajectories)
 
         def kl_div(theta_opt):
-            return kl_div_trajectories(pi, theta, theta_opt, trajectories)
+            pi_k, pi_opt = pi(theta), pi(theta_opt)
+            total = 0.0
+            for tau in trajectories:
+                for s, a, r in tau:
+                    for b in range(mdp.n_actions):
+                        total = total + pi_k[s, b] * (log(pi_k[s, b]) - log(pi_opt[s, b]))
+            return total / len(trajectories)
 
         theta = trust_region_step(jax.jit(approximate_gain), jax.jit(kl_div), theta, delta)
     return theta
