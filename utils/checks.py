@@ -158,13 +158,8 @@ def mean_matches(samples, expected, *, what: str, z: float = 4.0, unit: str = "�
     return Check(what, err, threshold, (z + 1) * se, norm if norm > 0 else None, unit)
 
 
-def mean_matches_exact(values, probabilities, expected, *, what: str, rtol: float = 1e-4, atol: float = 1e-6,
-                       unit: str = "‖expected‖") -> Check:
-    """An estimator's exact mean, by enumeration: `Σ_i p_i values[i]` equals `expected`.
-
-    `values` is (M, ...) (the estimate for each of the M outcomes), `probabilities`
-    (M,) sums to 1. No sampling error: the resolution is the tolerance
-    `atol + rtol ‖expected‖` on the norm of the difference."""
+def _enumerated_mean(values, probabilities, expected, what: str) -> tuple[np.ndarray, np.ndarray]:
+    """`Σ_i p_i values[i]` and `expected`, both flattened, after checking the enumeration."""
     v = _array(values, "values")
     p = _array(probabilities, "probabilities")
     if p.ndim != 1 or p.shape[0] != v.shape[0]:
@@ -175,6 +170,17 @@ def mean_matches_exact(values, probabilities, expected, *, what: str, rtol: floa
     e = _array(expected, "expected").reshape(-1)
     if e.shape != mean.shape:
         raise ValueError(f"{what}: expected has {e.shape[0]} entries, each value {mean.shape[0]}")
+    return mean, e
+
+
+def mean_matches_exact(values, probabilities, expected, *, what: str, rtol: float = 1e-4, atol: float = 1e-6,
+                       unit: str = "‖expected‖") -> Check:
+    """An estimator's exact mean, by enumeration: `Σ_i p_i values[i]` equals `expected`.
+
+    `values` is (M, ...) (the estimate for each of the M outcomes), `probabilities`
+    (M,) sums to 1. No sampling error: the resolution is the tolerance
+    `atol + rtol ‖expected‖` on the norm of the difference."""
+    mean, e = _enumerated_mean(values, probabilities, expected, what)
     norm = float(np.linalg.norm(e))
     err = float(np.linalg.norm(mean - e))
     tol = atol + rtol * norm
@@ -289,16 +295,7 @@ def mean_differs_exact(values, probabilities, expected, *, what: str, at_least: 
     is *not* the target (an action-dependent baseline, GAE with λ < 1 and an
     inexact value function). `at_least` is relative to ‖expected‖, which must be
     positive; it is also the resolution."""
-    v = _array(values, "values")
-    p = _array(probabilities, "probabilities")
-    if p.ndim != 1 or p.shape[0] != v.shape[0]:
-        raise ValueError(f"{what}: probabilities must be ({v.shape[0]},), got {p.shape}")
-    if np.any(p < 0) or abs(p.sum() - 1) > 1e-6:
-        raise ValueError(f"{what}: probabilities must be non-negative and sum to 1 (sum {p.sum():.8f})")
-    mean = np.tensordot(p, v, axes=1).reshape(-1)
-    e = _array(expected, "expected").reshape(-1)
-    if e.shape != mean.shape:
-        raise ValueError(f"{what}: expected has {e.shape[0]} entries, each value {mean.shape[0]}")
+    mean, e = _enumerated_mean(values, probabilities, expected, what)
     norm = _positive(float(np.linalg.norm(e)), "‖expected‖")
     at_least = _positive(at_least, "at_least")
     err = float(np.linalg.norm(mean - e))
