@@ -1,48 +1,59 @@
-"""PPO (clipped surrogate) on the JAX CartPole-v1: how fast from a cold start to a solved policy.
+"""PPO (clipped surrogate) on the JAX CartPole-v1: seconds from launch to a solved policy.
 
-For each of 3 seeds it prints
+Each seed (0, 1, 2 by default) runs in a fresh Python process, twice:
 
-- import time (jax, optax, utils) and compile time of the training run,
-- seconds from process start to the first evaluation with mean return >= 475
-  (greedy policy, 32 fresh episodes, evaluated inside the jitted run every
-  `eval_every` updates; the clock is read by a host callback when the
-  evaluation finishes, so imports, compile and training are all included),
-- training throughput in env-steps/s (the same run recompiled without
-  evaluations, timed after the measurement above), and the run's throughput
-  with its evaluations,
-- the final mean return (the last in-run evaluation, 32 episodes).
+- cold: with an empty persistent compilation cache (`utils.cache`), so the
+  process pays its imports and the whole XLA compile (and writes the cache);
+- warm: a second process with the cache the cold run filled, as a reader's
+  second run: JAX still traces and lowers the programs, then reads the compiled
+  programs from disk instead of compiling them.
 
-Each seed runs in a fresh Python process by default, one after the other, so
-every seed pays its own imports and compile (nothing is cached between them:
-JAX's persistent compilation cache is off unless configured). "From launch"
-adds the interpreter start-up, measured by the parent process.
+For each run it prints, in seconds from process start (the first line of this
+file, before any import): when the imports were done, when the training
+program was traced and lowered, when it was compiled (or read from the cache),
+and when the first evaluation with mean return >= 475 finished (greedy policy,
+32 fresh episodes every `eval_every` updates; see `run_seed`); then the same from launch (the parent's clock, so the
+interpreter's start-up is included), the training time alone, and the training
+throughput in env-steps/s (the same run without evaluations, compiled
+separately and timed after the measurement). The summary gives the medians
+over seeds and the targets:
 
-    python benchmarks/ppo_cartpole.py                 # 3 seeds, one process each, in sequence
-    python benchmarks/ppo_cartpole.py --mode parallel # 3 processes at once
-    python benchmarks/ppo_cartpole.py --mode vmap     # one process, seeds vmapped
+- cold, launch to return >= 475: at most 3.5 s (median, quiet 2-core machine);
+- warm (cache filled): at most 2 s;
+- training throughput: at least 375,000 env-steps/s.
+
+    python benchmarks/ppo_cartpole.py                 # seeds 0-2, cold then warm
+    python benchmarks/ppo_cartpole.py --seeds 0       # one seed
     python benchmarks/ppo_cartpole.py --xla-flags ""  # XLA's default flags (the default is -O1 LLVM)
 
-The machine may be shared: the script prints `os.getloadavg()` before and
-after, and the CPU time each process used (all its threads) up to the same
-points, which load inflates far less than wall-clock time.
+The caches are folders under `.cache/benchmarks/ppo_cartpole/` (one per seed,
+emptied before each cold run). The machine may be shared: the script prints
+the load average before and after, and each process's CPU time at the same
+points, which load inflates far less than wall-clock time. Figures only;
+nothing here is a test.
 """
 import time
 
 START = time.perf_counter()  # before any import: "process start" for the timings below
+START_WALL = time.time()
 START_CPU = time.process_time()
 
 import argparse  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
+import shutil  # noqa: E402
 import statistics  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
 
+ROOT = Path(__file__).resolve().parents[1]
+CACHE_ROOT = ROOT / ".cache" / "benchmarks" / "ppo_cartpole"
 TARGET = 475.0
+TARGETS = dict(cold_s=3.5, warm_s=2.0, steps_per_s=375_000)
 # Measured on the 2-core machine: LLVM at -O1 instead of XLA's default cuts compile time by
-# about a quarter (4.2 -> 3.1 CPU-s) and runs these small kernels no slower; single-threaded
-# Eigen avoids thread hand-offs on tiny matmuls (about 280k -> 310k+ env-steps/s).
-# `--xla-flags ""` runs with XLA's defaults.
+# about a quarter and runs these small kernels no slower; single-threaded Eigen avoids thread
+# hand-offs on tiny matmuls. `--xla-flags ""` runs with XLA's defaults.
 DEFAULT_XLA_FLAGS = (
     "--xla_backend_optimization_level=1 --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
 )
@@ -60,170 +71,166 @@ CONFIG = dict(
 )
 
 
-def run_seeds(seeds, launched_at: float | None) -> list[dict]:
-    """Train `seeds` (vmapped if more than one) in this process; one dict per seed."""
+def since_start() -> tuple[float, float]:
+    """(wall seconds, CPU seconds of this process) since the process started."""
+    return time.perf_counter() - START, time.process_time() - START_CPU
+
+
+def run_seed(seed: int, cache_dir: str, launched_at: float) -> dict:
+    """Train one seed in this process; the timings of its phases.
+
+    The run is `make_train`'s, cut at its evaluations: one jitted program starts it
+    (`ppo.init`), another runs `eval_every` updates and the evaluation, called once per
+    evaluation from here, so that the host reads the clock when each evaluation's
+    result is ready. (A host callback inside one jitted run would time it as well,
+    but JAX does not cache programs with host callbacks.)"""
     import jax
     import numpy as np
 
-    from utils.ppo import PPOConfig, make_train
+    from utils.cache import enable_compilation_cache
+    from utils.ppo import PPOConfig, make_ppo, make_train
 
-    import_s = time.perf_counter() - START
-    import_cpu_s = time.process_time() - START_CPU
+    imports = since_start()
+    enable_compilation_cache(cache_dir)
     config = PPOConfig(**CONFIG)
-    n = len(seeds)
-    # (perf_counter, wall time, process CPU time, update, return)
-    stamps: list[tuple[float, float, float, int, float]] = []
+    ppo = make_ppo(config)
+    n_chunks = config.num_updates // config.eval_every
 
-    def on_eval(update, eval_return):
-        stamps.append((time.perf_counter(), time.time(), time.process_time(), int(update), float(eval_return)))
+    def start(key):
+        init_key, eval_key = jax.random.split(key)
+        return ppo.init(init_key), jax.random.split(eval_key, n_chunks)
 
-    train = make_train(config, on_eval=on_eval)
-    if n == 1:
-        program = jax.jit(lambda seed: train(jax.random.key(seed)))
-        arg = seeds[0]
-    else:  # vmapped: the callback is called once per seed, in batch order, at each evaluation
-        program = jax.jit(jax.vmap(lambda seed: train(jax.random.key(seed))))
-        arg = np.asarray(seeds)
-    t, t_cpu = time.perf_counter(), time.process_time()
-    compiled = program.lower(arg).compile()
-    compile_s, compile_cpu_s = time.perf_counter() - t, time.process_time() - t_cpu
+    def chunk(state, eval_key):
+        state, _ = jax.lax.scan(lambda s, _: ppo.update(s), state, None, length=config.eval_every)
+        return state, ppo.evaluate(state.params, eval_key)
+
+    key = jax.random.key(seed)
+    start_lowered = jax.jit(start).lower(key)
+    state_shape, keys_shape = jax.eval_shape(start, key)
+    one_key = jax.ShapeDtypeStruct(keys_shape.shape[1:], keys_shape.dtype)
+    chunk_lowered = jax.jit(chunk).lower(state_shape, one_key)
+    lowered_at = since_start()
+    start_compiled, chunk_compiled = start_lowered.compile(), chunk_lowered.compile()
+    compiled_at = since_start()
     t = time.perf_counter()
-    out = jax.block_until_ready(compiled(arg))
+    state, eval_keys = start_compiled(key)
+    stamps = []  # (wall since start, CPU, update, return) at each evaluation
+    for j in range(n_chunks):
+        state, eval_return = chunk_compiled(state, eval_keys[j])
+        stamps.append((*since_start(), (j + 1) * config.eval_every, float(eval_return)))
     run_s = time.perf_counter() - t
 
-    # Training throughput without evaluations: the same run, recompiled with eval_every=0.
-    plain = jax.jit(make_train(config._replace(eval_every=0)))
-    if n > 1:
-        plain = jax.jit(jax.vmap(make_train(config._replace(eval_every=0))))
-    keys = jax.vmap(jax.random.key)(np.asarray(seeds)) if n > 1 else jax.random.key(seeds[0])
-    plain_compiled = plain.lower(keys).compile()
-    t, t_cpu = time.perf_counter(), time.process_time()
-    jax.block_until_ready(plain_compiled(keys))
-    plain_s, plain_cpu_s = time.perf_counter() - t, time.process_time() - t_cpu
+    # Training throughput without evaluations: the whole run, `make_train` with eval_every=0.
+    plain = jax.jit(make_train(config._replace(eval_every=0))).lower(key).compile()
+    t = time.perf_counter()
+    jax.block_until_ready(plain(key))
+    plain_s = time.perf_counter() - t
 
-    steps = config.num_updates * config.batch_size * n
-    eval_returns = np.asarray(out.eval_return).reshape(n, -1)
-    results = []
-    # The j-th evaluation of every seed (vmapped seeds evaluate in lockstep) reports
-    # through n callbacks; it is done when the last of them has run.
-    n_evals = eval_returns.shape[1]
-    if len(stamps) != n * n_evals:
-        raise RuntimeError(f"expected {n * n_evals} evaluation callbacks, got {len(stamps)}")
-    groups = [stamps[j * n : (j + 1) * n] for j in range(n_evals)]
-    for j, group in enumerate(groups):  # the callbacks saw the returns the run returned
-        if sorted(ret for *_, ret in group) != sorted(eval_returns[:, j].tolist()):
-            raise RuntimeError(f"evaluation {j}: callbacks and returned eval_return disagree")
-    eval_done = [tuple(max(column) for column in zip(*g))[:3] + (g[0][3],) for g in groups]
-    for i, seed in enumerate(seeds):
-        j = next((j for j in range(n_evals) if eval_returns[i, j] >= TARGET), None)
-        hit = None if j is None else eval_done[j][:3]
-        hit_update = None if j is None else eval_done[j][3]
-        results.append(
-            dict(
-                seed=seed,
-                import_s=import_s,
-                import_cpu_s=import_cpu_s,
-                compile_s=compile_s,
-                compile_cpu_s=compile_cpu_s,
-                to_target_cpu_s=None if hit is None else hit[2] - START_CPU,
-                to_target_s=None if hit is None else hit[0] - START,
-                to_target_from_launch_s=None
-                if hit is None or launched_at is None
-                else hit[1] - launched_at,
-                to_target_env_steps=None if hit_update is None else hit_update * config.batch_size,
-                train_steps_per_s=steps / plain_s,
-                train_steps_per_cpu_s=steps / plain_cpu_s,
-                run_steps_per_s=steps / run_s,
-                final_return=float(eval_returns[i, -1]),
-                n_seeds_in_process=n,
-            )
-        )
-    return results
+    hit = next((s for s in stamps if s[3] >= TARGET), None)
+    steps = config.num_updates * config.batch_size
+    launch_offset = START_WALL - launched_at  # the interpreter's start-up, before START
+    return dict(
+        seed=seed,
+        import_s=imports[0],
+        lowered_s=lowered_at[0],
+        compiled_s=compiled_at[0],
+        target_s=None if hit is None else hit[0],
+        target_from_launch_s=None if hit is None else hit[0] + launch_offset,
+        training_s=None if hit is None else hit[0] - compiled_at[0],
+        target_env_steps=None if hit is None else hit[2] * config.batch_size,
+        import_cpu_s=imports[1],
+        compile_cpu_s=compiled_at[1] - lowered_at[1],
+        target_cpu_s=None if hit is None else hit[1],
+        steps_per_s=steps / plain_s,
+        run_steps_per_s=steps / run_s,
+        final_return=stamps[-1][3],
+        cache_files=sum(1 for _ in Path(cache_dir).iterdir()),
+    )
 
 
-def child_main(args) -> None:
-    for result in run_seeds(args.seeds, args.launched_at):
-        print("RESULT " + json.dumps(result), flush=True)
-
-
-def launch(seeds, xla_flags: str | None) -> tuple[subprocess.Popen, float]:
-    env = dict(os.environ)
-    env["XLA_FLAGS"] = xla_flags
+def launch(seed: int, cache_dir: Path, xla_flags: str) -> dict:
+    env = dict(os.environ, XLA_FLAGS=xla_flags)
+    env.pop("JAX_COMPILATION_CACHE_DIR", None)  # the child enables its own folder
     launched_at = time.time()
-    cmd = [sys.executable, __file__, "--child", "--launched-at", repr(launched_at), "--seeds", *map(str, seeds)]
-    return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, text=True), launched_at
-
-
-def collect(proc: subprocess.Popen) -> list[dict]:
-    out, _ = proc.communicate()
+    cmd = [sys.executable, __file__, "--child", str(seed), str(cache_dir), repr(launched_at)]
+    proc = subprocess.run(cmd, env=env, cwd=ROOT, stdout=subprocess.PIPE, text=True)
     if proc.returncode:
-        raise RuntimeError(f"benchmark child process failed with exit code {proc.returncode}")
-    return [json.loads(line[len("RESULT "):]) for line in out.splitlines() if line.startswith("RESULT ")]
+        raise RuntimeError(f"benchmark child process (seed {seed}) failed with exit code {proc.returncode}")
+    (line,) = [x for x in proc.stdout.splitlines() if x.startswith("RESULT ")]
+    return json.loads(line[len("RESULT "):])
 
 
-def fmt(x, spec=".2f"):
-    return "  n/a" if x is None else format(x, spec)
+def fmt(x, spec=".2f", width=6):
+    return format("n/a", f">{width}") if x is None else format(x, f">{width}{spec}")
+
+
+def table(kind: str, results: list[dict]) -> None:
+    print(f"\n{kind}: seconds from process start (CPU-s of the process in brackets)")
+    print("seed  imports  lowered  compiled  >=475   from launch  training  env-steps  train env-steps/s  "
+          "final  cache files | CPU-s: imports  compile  >=475")
+    for r in results:
+        print(
+            f"{r['seed']:>4}  {fmt(r['import_s'], width=7)}  {fmt(r['lowered_s'], width=7)}  "
+            f"{fmt(r['compiled_s'], width=8)}  {fmt(r['target_s'])}  {fmt(r['target_from_launch_s'], width=11)}  "
+            f"{fmt(r['training_s'], width=8)}  {fmt(r['target_env_steps'], 'd', 9)}  {r['steps_per_s']:>17,.0f}  "
+            f"{r['final_return']:5.0f}  {r['cache_files']:>11} | "
+            f"{fmt(r['import_cpu_s'], width=14)}  {fmt(r['compile_cpu_s'], width=7)}  {fmt(r['target_cpu_s'], width=5)}"
+        )
+
+
+def median(results: list[dict], field: str):
+    values = [r[field] for r in results]
+    return None if any(v is None for v in values) else statistics.median(values)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--mode", choices=("sequential", "parallel", "vmap"), default="sequential")
+    parser.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS))
     parser.add_argument(
         "--xla-flags", default=DEFAULT_XLA_FLAGS, help=f"XLA_FLAGS for the child processes (default {DEFAULT_XLA_FLAGS!r})"
     )
-    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--launched-at", type=float, default=None, help=argparse.SUPPRESS)
-    parser.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS))
+    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child_main(args)
+        seed, cache_dir, launched_at = args.child
+        print("RESULT " + json.dumps(run_seed(int(seed), cache_dir, float(launched_at))), flush=True)
         return
 
     load_before = os.getloadavg()
-    results = []
-    if args.mode == "sequential":
-        for seed in args.seeds:
-            results += collect(launch([seed], args.xla_flags)[0])
-    elif args.mode == "parallel":
-        procs = [launch([seed], args.xla_flags)[0] for seed in args.seeds]
-        for proc in procs:
-            results += collect(proc)
-    else:
-        results += collect(launch(args.seeds, args.xla_flags)[0])
+    cold, warm = [], []
+    for seed in args.seeds:
+        cache_dir = CACHE_ROOT / f"seed-{seed}"
+        shutil.rmtree(cache_dir, ignore_errors=True)
+        cold.append(launch(seed, cache_dir, args.xla_flags))
+        warm.append(launch(seed, cache_dir, args.xla_flags))
     load_after = os.getloadavg()
 
-    print(f"PPO-clip on JAX CartPole-v1, mode={args.mode}, XLA_FLAGS={args.xla_flags!r}")
+    print(f"PPO-clip on JAX CartPole-v1, XLA_FLAGS={args.xla_flags!r}")
     print(f"config: {CONFIG}")
     print(f"load average (1, 5, 15 min) before {load_before}, after {load_after}; cores: {os.cpu_count()}")
-    header = (
-        "seed  import_s  compile_s  to475_s  to475_from_launch_s  to475_env_steps  "
-        "train_steps/s  run_steps/s(with evals)  final_return | CPU-s: import  compile  to475  "
-        "train_steps/CPU-s"
+    table("cold (empty compilation cache)", cold)
+    table("warm (the cache the cold run of the same seed filled)", warm)
+    print(
+        "\n'lowered': traced and lowered to XLA; 'compiled': XLA compile done (warm: read from the cache);\n"
+        "'>=475': the evaluation that first reached a mean return >= 475 finished; 'training': '>=475' - 'compiled'."
     )
-    print(header)
-    for r in results:
+    print(f"\nmedians over seeds {args.seeds}:")
+    for kind, results, target in (("cold", cold, TARGETS["cold_s"]), ("warm", warm, TARGETS["warm_s"])):
+        parts = {f: median(results, f) for f in ("import_s", "lowered_s", "compiled_s", "training_s",
+                                                   "target_from_launch_s")}
+        if parts["target_from_launch_s"] is None:
+            print(f"  {kind}: some seeds never reached a mean return >= {TARGET:g}")
+            continue
         print(
-            f"{r['seed']:>4}  {r['import_s']:8.2f}  {r['compile_s']:9.2f}  {fmt(r['to_target_s']):>7}  "
-            f"{fmt(r['to_target_from_launch_s']):>19}  {fmt(r['to_target_env_steps'], 'd'):>15}  "
-            f"{r['train_steps_per_s']:13,.0f}  {r['run_steps_per_s']:23,.0f}  {r['final_return']:12.1f} | "
-            f"{r['import_cpu_s']:13.2f}  {r['compile_cpu_s']:7.2f}  {fmt(r['to_target_cpu_s']):>5}  "
-            f"{r['train_steps_per_cpu_s']:17,.0f}"
+            f"  {kind}: launch to return >= {TARGET:g} {parts['target_from_launch_s']:.2f} s (target <= {target:g} s); "
+            f"imports {parts['import_s']:.2f}, trace+lower {parts['lowered_s'] - parts['import_s']:.2f}, "
+            f"compile {parts['compiled_s'] - parts['lowered_s']:.2f}, training {parts['training_s']:.2f}"
         )
     print(
-        "CPU-s: CPU time this process used (all threads), a load-insensitive companion to the\n"
-        "wall-clock columns when the machine is shared."
+        f"  training env-steps/s (cold runs): {median(cold, 'steps_per_s'):,.0f} "
+        f"(target >= {TARGETS['steps_per_s']:,})"
     )
-    times = [r["to_target_from_launch_s"] for r in results]
-    if all(t is not None for t in times):
-        median = statistics.median(times)
-        print(f"median seconds from launch to mean return >= {TARGET:g}: {median:.2f}  (target < 5 s)")
-    else:
-        print(f"some seeds never reached a mean return >= {TARGET:g}")
-    print(
-        f"median training env-steps/s: {statistics.median(r['train_steps_per_s'] for r in results):,.0f}  "
-        "(target >= 300,000)"
-    )
-    print(f"every seed ending >= {TARGET:g}: {all(r['final_return'] >= TARGET for r in results)}")
+    print(f"  every run ending at a mean return >= {TARGET:g}: {all(r['final_return'] >= TARGET for r in cold + warm)}")
 
 
 if __name__ == "__main__":

@@ -58,6 +58,9 @@ def test_animation_frames_and_size():
     # Self-contained: the player's controls load nothing from another host.
     assert "https://" not in html and "font-awesome" not in html and 'class="fa ' not in html
     assert "&#x25B6;" in html  # the play button
+    assert "alt=" not in html  # no alt text unless one is given
+    described = animate_cartpole(physics, dpi=40, alt='A "cart" & pole').to_jshtml()
+    assert described.count('<img alt="A &quot;cart&quot; &amp; pole" id="_anim_img') == 1
     # Each frame draws the state: the pole's top moves with theta.
     anim._func(0)
     x, _, theta, _ = np.asarray(physics[0], dtype=float)
@@ -65,6 +68,25 @@ def test_animation_frames_and_size():
     xs, ys = pole.get_data()
     np.testing.assert_allclose(xs[1] - xs[0], 2 * 0.5 * np.sin(theta), atol=1e-9)
     np.testing.assert_allclose(xs[0], x, atol=1e-9)
+
+
+def test_still_frame_for_the_pdf():
+    """A PNG of the last state for the PDF; notebooks and the web book keep the player."""
+    from IPython.core.interactiveshell import InteractiveShell
+
+    physics, _ = cartpole_episode(balance, jax.random.key(1), 20)
+    anim = animate_cartpole(physics, title="test", dpi=40)
+    bundle, _ = InteractiveShell.instance().display_formatter.format(anim)
+    assert {"text/html", "image/png"} <= set(bundle)
+    anim._func(0)
+    png = anim._repr_png_()
+    assert png == bundle["image/png"] and png.startswith(b"\x89PNG")
+    width, height = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
+    assert 150 < width <= 200 and 50 < height <= 80  # at the figure's dpi (5 x 2 in at 40), cropped to the drawing
+    # It shows the last state, whichever frame was drawn before.
+    x, _, theta, _ = np.asarray(physics[-1], dtype=float)
+    xs, _ = anim._fig.axes[0].lines[-1].get_data()
+    np.testing.assert_allclose([xs[0], xs[1] - xs[0]], [x, np.sin(theta)], atol=1e-9)
 
 
 def test_bad_input():
@@ -76,6 +98,8 @@ def test_bad_input():
         animate_cartpole(np.zeros((3, 4)), interval=0)
     with pytest.raises(TypeError, match="params"):
         animate_cartpole(np.zeros((3, 4)), params=None)
+    with pytest.raises(TypeError, match="alt"):
+        animate_cartpole(np.zeros((3, 4)), alt=3)
     with pytest.raises(ValueError, match="n_steps"):
         cartpole_episode(balance, jax.random.key(0), 0)
     with pytest.raises(TypeError, match="act"):

@@ -22,7 +22,7 @@ dynamics down:
    500-step time limit): from each of gymnasium's states, our step gives
    gymnasium's next state to 1e-5 and the same `terminated` / `truncated`
    flags, so every episode ends on the same step for the same reason;
-3. the same per-step comparison in float64 (under `jax.enable_x64`) agrees
+3. the same per-step comparison in float64 (under `enable_x64`) agrees
    to 1e-12, which shows the formulae are identical, not merely close; a
    version with the wrong pole-mass-length constant fails it.
 """
@@ -35,6 +35,7 @@ import numpy as np
 import pytest
 
 from utils import envs
+from utils.compat import enable_x64
 from utils.envs import cartpole
 
 N_SEEDS = 50
@@ -61,7 +62,9 @@ def gym_episode(seed: int, explore: float):
     env = gym.make("CartPole-v1")
     env.reset(seed=seed)
     rng = np.random.default_rng(seed)
-    start = env.unwrapped.state.copy()
+    # gymnasium 0.29 keeps the state as a tuple after step() (an array after
+    # reset()), later versions as an array: np.array copies either.
+    start = np.array(env.unwrapped.state)
     actions, states, observations, rewards, terminateds, truncateds = [], [], [], [], [], []
     terminated = truncated = False
     while not (terminated or truncated):
@@ -71,7 +74,7 @@ def gym_episode(seed: int, explore: float):
             action = balancing_action(env.unwrapped.state)
         obs, reward, terminated, truncated, _ = env.step(action)
         actions.append(action)
-        states.append(env.unwrapped.state.copy())
+        states.append(np.array(env.unwrapped.state))
         observations.append(obs)
         rewards.append(reward)
         terminateds.append(terminated)
@@ -179,7 +182,7 @@ def test_long_episodes_match_gymnasium_step_by_step():
 def test_float64_formulae_are_identical_and_wrong_constant_is_caught():
     start, actions, states, *_ = gym_episode(0, explore=0.1)
     previous = np.vstack([start[None], states[:-1]])
-    with jax.enable_x64(True):
+    with enable_x64(True):
         ours = np.asarray(one_step_from(previous, actions)[0])
         wrong = np.asarray(one_step_from(previous, actions, WrongPoleMassLength())[0])
     assert ours.dtype == np.float64

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from utils import exact
+from utils.compat import enable_x64
 from utils.envs import tabular
 
 
@@ -98,7 +99,7 @@ def test_gradient_two_ways_agree(seed):
 
 def test_gradient_against_finite_differences_in_float64(mdp):
     theta = np.asarray(random_theta(jax.random.key(7), mdp), np.float64)
-    with jax.enable_x64(True):
+    with enable_x64(True):
         mdp64 = jax.tree_util.tree_map(lambda x: jnp.asarray(x, jnp.float64), mdp)
         grad = np.asarray(exact.exact_gradient_pg(mdp64, jnp.asarray(theta)))
         J = jax.jit(exact.exact_objective)

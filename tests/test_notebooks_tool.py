@@ -42,7 +42,7 @@ def test_the_tool_is_idempotent_and_changes_no_content(tmp_path, original):
     url, ref = notebooks.repository(), notebooks.release_ref()
     assert notebooks.is_bootstrap(first) and first.source == notebooks.bootstrap_source(url, ref)
     assert notebooks.IMPORT_LINE in first.source.splitlines()
-    assert {"hide-input", "bootstrap"} <= set(first.metadata["tags"])
+    assert set(first.metadata["tags"]) == {"remove-cell", "bootstrap"}  # in the notebook, not on the page
     assert first.metadata["slideshow"] == {"slide_type": "skip"}
 
     types = slide_types(after)
@@ -57,7 +57,8 @@ def test_the_tool_is_idempotent_and_changes_no_content(tmp_path, original):
             assert kind == "skip"
         if cell.cell_type == "code" and "interact(" in cell.source:
             assert kind == "skip"
-        if cell.cell_type == "code" and "plt.show()" in cell.source and "interact(" not in cell.source:
+        if cell.cell_type == "code" and "plt.show()" in cell.source and "interact(" not in cell.source \
+                and "remove-cell" not in cell.metadata.get("tags", []):
             assert kind == "subslide"
 
 
@@ -86,6 +87,8 @@ def test_rules_for_proofs_widgets_and_explicit_metadata():
     assert notebooks.slide_type(long, [])[0] == "subslide"
     widget = nbformat.v4.new_code_cell("widgets.interact(plot, eta=1.0)\nplt.show()")
     assert notebooks.slide_type(widget, [])[0] == "skip"
+    removed = nbformat.v4.new_code_cell("plt.plot(x)\nplt.show()", metadata={"tags": ["remove-cell"]})
+    assert notebooks.slide_type(removed, [])[0] == "skip"  # not on the page, so not on a slide
     nb = nbformat.v4.new_notebook(cells=[
         nbformat.v4.new_markdown_cell("## A", metadata={"slideshow": {"slide_type": "notes"}}),
         nbformat.v4.new_code_cell("x = 1"),

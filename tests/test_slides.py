@@ -6,12 +6,14 @@ tests/test_browser.py; here a small notebook shows each translation rule.
 from __future__ import annotations
 
 import re
+import shutil
 import sys
 
 import jupytext
 import nbformat
 import pytest
 from jupyter_cache import get_cache
+from bs4 import BeautifulSoup
 from jupyter_cache.base import CacheBundleIn
 
 from conftest import ROOT
@@ -23,6 +25,8 @@ HTML = """<html><body>
 <div class="math notranslate nohighlight" id="equation-eq-demo"><span class="eqno">(3.1)<a class="headerlink">#</a></span></div>
 <div class="proof definition admonition" id="def-demo"><p class="admonition-title"><span class="caption-number">Definition 3.2 </span> (Demo)</p></div>
 <div class="proof theorem admonition" id="thm-demo"><p class="admonition-title"><span class="caption-number">Theorem 3.1 </span></p></div>
+<section id="demo"><h1><span class="section-number">3. </span>Demo<a class="headerlink">#</a></h1></section>
+<figure id="fig-demo"><figcaption><span class="caption-number">Fig. 3.1 </span></figcaption></figure>
 <span id="sec-demo"></span><section id="a-section"><h2>3.1. A section<a class="headerlink">#</a></h2></section>
 </body></html>"""
 
@@ -48,24 +52,49 @@ Obvious.
 """
 
 
+PNG = ("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==")
+PRINTED = "printed by the figure cell: 12345"
+CHECKED = "check passed: the demo claim holds"
+
+
 @pytest.fixture(scope="module")
 def book(tmp_path_factory):
-    """A one-page 'built book': its HTML and its executed notebook."""
+    """A one-page 'built book': its folder, HTML and executed notebook."""
     build = tmp_path_factory.mktemp("build")
+    for name in ("_config.yml", "references.bib"):
+        shutil.copy(ROOT / name, build / name)
     (build / "html" / "chapters").mkdir(parents=True)
     (build / "html" / "chapters" / "demo.html").write_text(HTML)
+    (build / "html" / "index.html").write_text("<html></html>")
+    slide = lambda kind: {"slideshow": {"slide_type": kind}}  # noqa: E731
+    figure = {"figure": {"name": "fig-demo", "caption": "A *demo* figure of $x$, see {eq}`eq-demo`."},
+              "image": {"alt": "One grey pixel."}}
     nb = nbformat.v4.new_notebook(cells=[
-        nbformat.v4.new_markdown_cell("# Demo", metadata={"slideshow": {"slide_type": "slide"}}),
-        nbformat.v4.new_code_cell("import numpy", metadata={"slideshow": {"slide_type": "skip"}}),
-        nbformat.v4.new_markdown_cell(MARKDOWN, metadata={"slideshow": {"slide_type": "slide"}}),
-        nbformat.v4.new_code_cell("latex(sgd)", metadata={"slideshow": {"slide_type": "subslide"}}, outputs=[
+        nbformat.v4.new_markdown_cell("# Demo", metadata=slide("slide")),
+        nbformat.v4.new_code_cell("import numpy", metadata={**slide("skip"), "tags": ["remove-cell"]}),
+        nbformat.v4.new_markdown_cell(MARKDOWN, metadata=slide("slide")),
+        nbformat.v4.new_code_cell("latex(sgd)", metadata=slide("subslide"), outputs=[
             nbformat.v4.new_output("display_data", data={"text/latex": "$$\\begin{array}{l} x \\end{array}$$",
                                                           "text/plain": "<sgd>"}),
             nbformat.v4.new_output("stream", name="stderr", text="a warning"),
         ]),
+        nbformat.v4.new_code_cell("plot_demo()", metadata={**slide("subslide"), "tags": ["remove-input"], "mystnb": figure},
+                                  outputs=[nbformat.v4.new_output("display_data", data={"image/png": PNG, "text/plain": "<Figure>"}),
+                                           nbformat.v4.new_output("stream", name="stdout", text=PRINTED)]),
+        nbformat.v4.new_code_cell("check_demo()", metadata={"tags": ["hide-input"]},
+                                  outputs=[nbformat.v4.new_output("stream", name="stdout", text=CHECKED)]),
+        nbformat.v4.new_code_cell("plot_setup()", metadata={**slide("subslide"), "tags": ["remove-cell"]},
+                                  outputs=[nbformat.v4.new_output("display_data", data={"image/png": PNG})]),
+        nbformat.v4.new_code_cell("1 + 1", metadata=slide("subslide"),
+                                  outputs=[nbformat.v4.new_output("execute_result", data={"text/plain": "2222"})]),
+        nbformat.v4.new_markdown_cell("An aside the instructor keeps for the notes only.", metadata=slide("notes")),
+        nbformat.v4.new_markdown_cell("Hidden by hand.", metadata=slide("skip")),
+        nbformat.v4.new_markdown_cell("The first sentence is the point. The second sentence, with its details, "
+                                      "goes to the notes only.", metadata=slide("subslide")),
     ])
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    source = build / "demo.md"  # the MyST notebook, and its execution in a jupyter-cache
+    (build / "chapters").mkdir()
+    source = build / "chapters" / "demo.md"  # the MyST notebook, and its execution in a jupyter-cache
     jupytext.write(nb, source, fmt="md:myst")
     get_cache(str(build / ".jupyter_cache")).cache_notebook_bundle(
         CacheBundleIn(nb, uri=str(source)), check_validity=False)
@@ -93,11 +122,11 @@ def test_every_reference_is_cited_by_author_and_year(refs):
 
 def test_a_changed_notebook_must_be_built_again(book, tmp_path):
     changed = tmp_path / "demo.md"
-    changed.write_text((book / "demo.md").read_text().replace("import numpy", "import numpy as np"))
+    changed.write_text((book / "chapters" / "demo.md").read_text().replace("import numpy", "import numpy as np"))
     with pytest.raises(FileNotFoundError, match="build it again"):
         slides.executed_notebook(changed, book / ".jupyter_cache")
     with pytest.raises(FileNotFoundError, match="build the book first"):
-        slides.executed_notebook(book / "demo.md", tmp_path)
+        slides.executed_notebook(book / "chapters" / "demo.md", tmp_path)
 
 
 def test_unknown_labels_and_keys_are_errors(refs):
@@ -107,17 +136,190 @@ def test_unknown_labels_and_keys_are_errors(refs):
         slides.myst_to_markdown("{cite:p}`nobody2099`", refs)
 
 
-def test_a_deck_works_offline(book, tmp_path):
-    (deck,) = slides.build(book / "html", book / ".jupyter_cache", tmp_path, [book / "demo.md"])
-    text = deck.read_text()
+@pytest.fixture(scope="module")
+def deck(book, tmp_path_factory):
+    out = tmp_path_factory.mktemp("slides")
+    (path,) = slides.build(book / "html", book / ".jupyter_cache", out, [book / "chapters" / "demo.md"], root=book)
+    return out, path.read_text()
+
+
+def test_a_deck_works_offline(deck):
+    out, text = deck
     assert not re.findall(r"""(?:src|href)=["']?(?:https?:)?//""", text), "the deck loads something from the network"
-    for local in ('src="reveal.js/dist/reveal.js"', 'href="reveal.js/dist/reveal.css"', 'src="mathjax/es5/tex-chtml.js"'):
+    for local in ('src="reveal.js/dist/reveal.js"', 'href="reveal.js/dist/reveal.css"', 'src="mathjax/es5/tex-svg.js"',
+                  'href="slides.css"'):
         assert local in text
         path = re.search(r'"([^"]+)"', local).group(1)
-        assert (tmp_path / path).is_file(), path
-    # reveal.js nests sections: two slides (an outer and an inner section each) and one sub-slide
-    assert text.count("<section") == 5
-    assert "import numpy" not in text and "a warning" not in text  # skipped cell, stderr
-    assert "celltag_pseudocode" in text and "latex(sgd)" not in text  # output only
+        assert (out / path).is_file(), path
     assert '"grad": "\\\\nabla"' in text  # the book's macros
-    assert (tmp_path / "index.html").read_text().count("<li>") == 1
+
+
+def sections(text: str):
+    """The deck's slides in order, each a (horizontal index, <section>)."""
+    soup = BeautifulSoup(text, "html.parser")
+    found = []
+    for h, column in enumerate(soup.select("div.slides > section")):
+        found.extend((h, s) for s in ([column] if "pgb-slide" in column.get("class", []) else
+                                      column.find_all("section", recursive=False)))
+    return found
+
+
+def test_the_deck_opens_with_its_title_slide_and_every_slide_has_a_title(book, deck):
+    out, text = deck
+    found = sections(text)
+    first = found[0][1]
+    assert "pgb-title-slide" in first["class"] and first.h1.get_text(" ", strip=True) == "3 Demo"
+    assert "A section" in first.select_one("ol.pgb-outline").get_text()  # the deck's sections
+    page = first.find("a", string="the section in the book")["href"]
+    assert (out / page).resolve() == (book / "html" / "chapters" / "demo.html").resolve()
+    for _, section in found:
+        heading = section.find(["h1", "h2"], class_="pgb-heading", recursive=False)
+        assert heading is not None and heading.get_text(strip=True), section.prettify()[:300]
+    # the title slide, then one column per `slide` cell: the chapter's title cell has no text of its own
+    assert [h for h, _ in found] == [0, 1, 1, 1, 1, 1]
+
+
+def test_slides_show_points_and_figures_and_the_notes_hold_the_text(deck):
+    _, text = deck
+    found = [s for _, s in sections(text)]
+    visible = lambda s: " ".join(x.get_text(" ") for x in s.children if getattr(x, "name", None) != "aside")  # noqa: E731
+    shown = " ".join(visible(s) for s in found)
+    notes = " ".join(a.get_text(" ") for a in BeautifulSoup(text, "html.parser").select("aside.notes"))
+    for printed in (PRINTED, CHECKED, "2222", "a warning"):
+        assert printed not in text, printed  # printed output is never on a slide, nor in the notes
+    assert "import numpy" not in text and "plot_setup" not in text and "plot_demo" not in text  # removed, input removed
+    assert "1 + 1" in " ".join(shown.split())  # a code cell the instructor put on a slide shows its code
+    assert "Hidden by hand" not in text
+    assert "An aside the instructor keeps" in notes and "An aside the instructor keeps" not in shown
+    assert "The first sentence is the point" in shown and "The second sentence" not in shown
+    assert "The second sentence, with its details" in notes
+    assert "By (3.1) and Theorem 3.1" in shown  # a point: the first sentence of its paragraph
+    figure = BeautifulSoup(text, "html.parser").select("figure.pgb-figure")
+    assert len(figure) == 1 and len(BeautifulSoup(text, "html.parser").select("img")) == 1
+    assert figure[0].img["alt"] == "One grey pixel." and figure[0].img["src"].startswith("data:image/png;base64,")
+    caption = figure[0].figcaption.get_text(" ", strip=True)
+    assert caption.startswith("Fig. 3.1") and "demo figure of $x$, see (3.1)" in caption
+    assert "celltag" not in text and "pgb-pseudocode" in text and "latex(sgd)" not in text  # output only
+    by_hand = next(s for s in found if "The first sentence is the point" in visible(s))
+    assert by_hand.h2.get_text(strip=True) == "A section"  # a sub-slide of text, titled by its section
+
+
+def test_the_index_lists_the_decks(book, deck):
+    out, _ = deck
+    index = BeautifulSoup((out / "index.html").read_text(), "html.parser")
+    assert index.style is not None and index.title.get_text() == "Policy Gradient Methods: lecture slides"
+    assert [a["href"] for a in index.select("article.deck h2 a")] == ["demo.slides.html"]
+    home = index.find("a", string="Read the book")["href"]
+    assert (out / home).resolve() == (book / "html" / "index.html").resolve()
+
+
+def test_condensed_text_keeps_points_equations_and_statements():
+    text = """An agent interacts with an environment for $H$ steps. It observes a state, e.g. a position.
+
+One episode produces a **trajectory**. Its density factorises step by step:
+
+$$
+x = 1
+$$
+
+where $x$ is the state. This is detail.
+
+```{prf:theorem} Kept
+:label: thm-kept
+
+A statement. Kept whole, every sentence.
+```
+
+```{prf:proof}
+The proof starts. Its second sentence goes.
+```
+
+```{solution} ex-demo
+Not on a slide.
+```
+
+- **Lead.** An item of a list: with a tail. More.
+"""
+    short = slides.condense(text)
+    assert short.splitlines()[:3] == ["- An agent interacts with an environment for $H$ steps.",
+                                      "- One episode produces a **trajectory**.", "- Its density factorises step by step"]
+    assert "$$\nx = 1\n$$" in short and "where $x$ is the state." in short and "This is detail" not in short
+    assert "A statement. Kept whole, every sentence." in short
+    assert "- The proof starts." in short and "second sentence" not in short
+    assert "Not on a slide" not in short and "- **Lead.** An item of a list" in short and "More" not in short
+    assert slides.sentences("See Fig. 2 and $a. B$ here. Next one.") == ["See Fig. 2 and $a. B$ here.", "Next one."]
+    long = " ".join(["word"] * 40)
+    assert slides.shorten(long).endswith(" …") and len(slides.shorten(long).split()) <= slides.POINT_WORDS + 1
+    assert slides.shorten("**Bold text that " + long + " ends**") .count("**") % 2 == 0
+
+
+def test_text_too_tall_for_a_slide_is_cut_into_slides():
+    points = "\n".join(f"- point {i}" + " word" * 12 for i in range(30))
+    pieces = slides.split_for_slides(points)
+    assert len(pieces) > 1 and all(slides.text_lines(p) <= slides.SLIDE_LINES for p in pieces)
+    assert "\n".join(pieces).split("\n") == points.split("\n")
+    proof = "```{prf:proof}\n" + "\n\n".join(f"Step {i} " + "word " * 30 for i in range(12)) + "\n```"
+    parts = slides.split_for_slides(proof)
+    assert len(parts) > 1 and parts[1].startswith("```{prf:proof} continued")
+    assert all(":continues:" in p for p in parts[:-1]) and ":continues:" not in parts[-1]
+
+
+def test_relative_links_of_a_page_work_from_the_decks(tmp_path):
+    page, out = tmp_path / "html" / "chapters", tmp_path / "slides"
+    moved = slides.relink('<a href="../../slides/index.html">x</a> <a href="other.html#a">y</a> '
+                          '<a href="https://example.org/">z</a>', page, out)
+    assert moved == ('<a href="index.html">x</a> <a href="../html/chapters/other.html#a">y</a> '
+                     '<a href="https://example.org/">z</a>')
+
+
+def test_the_book_links_to_the_decks_once_they_exist(tmp_path):
+    import types
+
+    import slides_link
+
+    app = types.SimpleNamespace(outdir=str(tmp_path), config=types.SimpleNamespace())
+    pathto = lambda name, resource: f"../{name}"  # noqa: E731  (as from a page in chapters/)
+    slides_link.note_the_slides(app, app.config)
+    context = {"header_buttons": [], "pathto": pathto}
+    slides_link.add_slides_link(app, "chapters/intro", "page.html", context, None)
+    assert context["header_buttons"] == []  # no decks yet: no link to a missing page
+    (tmp_path / "slides").mkdir()
+    (tmp_path / "slides" / "index.html").write_text("<html></html>")
+    slides_link.note_the_slides(app, app.config)
+    slides_link.add_slides_link(app, "chapters/intro", "page.html", context, None)
+    (button,) = context["header_buttons"]
+    assert button["url"] == "../slides/index.html" and button["type"] == "link"
+
+
+def test_short_text_sub_slides_join_and_hand_set_types_are_kept(refs):
+    slide = lambda kind: {"slideshow": {"slide_type": kind}}  # noqa: E731
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_markdown_cell("## Part", metadata=slide("slide")),
+        nbformat.v4.new_markdown_cell("One short point. With detail.", metadata=slide("subslide")),
+        nbformat.v4.new_markdown_cell("Another short point. The next cell checks it.", metadata=slide("subslide")),
+        nbformat.v4.new_markdown_cell("The next cell checks these claims."),
+        nbformat.v4.new_markdown_cell("### Own heading\n\nStarts its own sub-slide.", metadata=slide("subslide")),
+        nbformat.v4.new_markdown_cell("## Next part", metadata=slide("slide")),
+        nbformat.v4.new_markdown_cell("Kept for the notes.", metadata=slide("notes")),
+    ])
+    found = slides.deck_slides(nb, refs, "Demo")
+    assert [(s.kind, s.title) for s in found] == [("slide", "Part"), ("subslide", "Own heading"),
+                                                  ("slide", "Next part")]
+    text = "".join(found[0].body)
+    assert "One short point." in text and "Another short point." in text and "cell" not in text
+    assert "The next cell checks it." in "".join(found[0].notes)  # the notes keep every sentence
+    assert found[2].section and "Kept for the notes." in "".join(found[2].notes)
+
+
+def test_a_point_after_a_figure_goes_under_it(refs):
+    slide = lambda kind: {"slideshow": {"slide_type": kind}}  # noqa: E731
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_markdown_cell("## Part", metadata=slide("slide")),
+        nbformat.v4.new_code_cell("plot()", metadata={**slide("subslide"), "tags": ["remove-input"]},
+                                  outputs=[nbformat.v4.new_output("display_data", data={"image/png": PNG})]),
+        nbformat.v4.new_markdown_cell("The figure shows one thing. In detail.", metadata=slide("subslide")),
+        nbformat.v4.new_markdown_cell("```{prf:remark}\nA block keeps its own slide.\n```", metadata=slide("subslide")),
+    ])
+    found = slides.deck_slides(nb, refs, "Demo")
+    assert [s.kind for s in found] == ["slide", "subslide", "subslide"] and found[1].figure
+    assert "The figure shows one thing." in found[1].body[-1] and "Remark" in "".join(found[2].body)

@@ -17,8 +17,8 @@ Running it twice changes nothing the second time.
    repository is not yet confirmed), the cell installs nothing and says what to
    configure. The environment variable PGBOOK_INSTALL_SOURCE, when set, replaces
    the pip requirement (a local checkout, a wheel). Its last line is the chapter's
-   import line. It is tagged `hide-input` (collapsed in the HTML) and skipped in the
-   slides. The import line is taken out of the chapter's old first cell, which
+   import line. It is tagged `remove-cell` (absent from the HTML page, present in
+   the notebook) and skipped in the slides. The import line is taken out of the chapter's old first cell, which
    follows it.
 
 2. Slides. Markdown cells are split (with `+++` markers, which change nothing in
@@ -34,9 +34,11 @@ Running it twice changes nothing the second time.
    - a proof of at most PROOF_FRAGMENT_LINES lines is a fragment under its
      theorem, a longer one a sub-slide; solutions are skipped;
    - a code cell that draws a figure or an animation or shows pseudocode
-     (`plt.show()`, `latex(...)`, `HTML(...)`, `animate_...(...)`) is a sub-slide of its own; widget
+     (`plt.show()`, `latex(...)`, `HTML(...)`, `animate_...(...)`, or myst-nb `figure` metadata) is a
+     sub-slide of its own (tools/slides.py shows it with its caption beside it); widget
      cells (`interact`) are skipped, since their static figure is shown instead;
-     every other code cell (imports, set-up, checks) is skipped;
+     a cell tagged `remove-cell` (set-up and checks, absent from the page) is
+     skipped; every other code cell (imports, set-up, checks) is skipped;
    - any other text continues the current slide, unless it would overflow it
      (more than SLIDE_LINES estimated lines), when it starts a sub-slide; text
      too long for one slide is cut before a paragraph that starts a new
@@ -58,6 +60,8 @@ ROOT = Path(__file__).resolve().parents[1]
 IMPORT_LINE = "from utils import plt, Array, Float, Callable, jax, jnp, latex, gym"
 INSTALL_VARIABLE = "PGBOOK_INSTALL_SOURCE"
 BOOTSTRAP_TAG = "bootstrap"
+BOOTSTRAP_TAGS = ["remove-cell", BOOTSTRAP_TAG]  # in the notebook (for Colab), not on the page
+REMOVED = "remove-cell"
 FORMAT = "md:myst"
 
 SLIDE_LINES = 18
@@ -133,9 +137,10 @@ def set_bootstrap(nb, source: str) -> None:
     code = [i for i, c in enumerate(nb.cells) if c.cell_type == "code"]
     if code and is_bootstrap(nb.cells[code[0]]):
         nb.cells[code[0]].source = source
+        nb.cells[code[0]].metadata["tags"] = list(BOOTSTRAP_TAGS)
         return
     cell = nbformat.v4.new_code_cell(source, metadata={
-        "slideshow": {"slide_type": "skip"}, "tags": ["hide-input", BOOTSTRAP_TAG]})
+        "slideshow": {"slide_type": "skip"}, "tags": list(BOOTSTRAP_TAGS)})
     if not code:
         nb.cells.append(cell)
         return
@@ -248,7 +253,8 @@ def slide_type(cell, previous: list) -> tuple[str, int]:
     """The rule-based slide type of a cell, and the estimated height it adds."""
     text = cell.source
     if cell.cell_type == "code":
-        if is_bootstrap(cell) or WIDGET_CODE.search(text) or not FIGURE_CODE.search(text):
+        if is_bootstrap(cell) or REMOVED in cell.metadata.get("tags", []) or WIDGET_CODE.search(text) \
+                or not (FIGURE_CODE.search(text) or (cell.metadata.get("mystnb") or {}).get("figure")):
             return "skip", 0
         return "subslide", SLIDE_LINES
     level, kind, height = heading_level(text), directive(text), estimated_lines(text)

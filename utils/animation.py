@@ -15,9 +15,11 @@ own drawing of the same states, see `utils.envs.gym_bridge.render_cartpole`.)
 from __future__ import annotations
 
 import functools
+import io
 import numbers
 import re
 from collections.abc import Callable
+from html import escape
 
 import jax
 import jax.numpy as jnp
@@ -26,6 +28,7 @@ import matplotlib.patches
 import numpy as np
 from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
 
+from utils import validate
 from utils.envs import cartpole
 from utils.envs.cartpole import CartPoleParams
 from utils.plotting import plt
@@ -41,6 +44,24 @@ class CartPoleAnimation(matplotlib.animation.FuncAnimation):
     several times larger than it needs to be (about 4x at the default 72 dpi).
     """
 
+    #: The frame shown as a still image (`animate_cartpole` sets the episode's last).
+    still_frame = 0
+    #: The player's alt text, for a reader who cannot see it (`animate_cartpole`'s `alt`).
+    alt = ""
+
+    def __init__(self, fig, func, *args, **kwargs):
+        validate.check_instance("fig", fig, matplotlib.figure.Figure, "matplotlib Figure")
+        validate.check_callable("func", func)
+        super().__init__(fig, func, *args, **kwargs)
+
+    def _repr_png_(self) -> bytes:
+        """`still_frame` as a PNG, for what cannot play an animation (the book's PDF).
+        A notebook and the web book show the jshtml player, which they prefer to a PNG."""
+        self._func(self.still_frame)
+        buffer = io.BytesIO()
+        self._fig.savefig(buffer, format="png", dpi="figure")
+        return buffer.getvalue()
+
     def save(self, filename, writer=None, fps=None, dpi=None, *args, **kwargs):
         return super().save(filename, writer, fps, "figure" if dpi is None else dpi, *args, **kwargs)
 
@@ -52,6 +73,8 @@ class CartPoleAnimation(matplotlib.animation.FuncAnimation):
         html = re.sub(r'<link rel="stylesheet"\s+href="https://[^"]*font-awesome[^"]*">', "", html)
         for icon, symbol in _PLAYER_SYMBOLS.items():
             html = html.replace(f'<i class="fa {icon}"></i>', symbol)
+        if self.alt:
+            html = html.replace('<img id="_anim_img', f'<img alt="{escape(self.alt)}" id="_anim_img', 1)
         return html
 
 
@@ -111,6 +134,7 @@ def cartpole_episode(
     if not callable(act):
         raise TypeError(f"act must be a function obs -> action, got {type(act).__name__}")
     n_steps = _check_positive_int(n_steps, "n_steps")
+    validate.check_key("key", key)
     if not isinstance(params, CartPoleParams):
         raise TypeError(f"params must be a CartPoleParams, got {type(params).__name__}")
     return _episode(act, key, n_steps, params)
@@ -124,6 +148,7 @@ def animate_cartpole(
     figsize: tuple[float, float] = (5.0, 2.0),
     dpi: int = 72,
     title: str | None = None,
+    alt: str | None = None,
 ) -> CartPoleAnimation:
     """A `FuncAnimation` (`CartPoleAnimation`, saved at `dpi`) with one frame
     per row of `physics` ("T 4", e.g. from `cartpole_episode`), `interval` milliseconds apart (CartPole's time step is
@@ -131,9 +156,10 @@ def animate_cartpole(
 
     The figure is closed after the animation is made, so a notebook shows the
     animation (as jshtml, the book's setting) and not an extra still image.
-    Each frame's title gives the time step and the pole angle in degrees.
+    Each frame's title gives the time step and the pole angle in degrees; `alt` is
+    the player's alt text (what a reader who cannot see it is told it shows).
     """
-    physics = np.asarray(physics, dtype=np.float64)
+    physics = np.asarray(validate.as_float_array("physics", physics), dtype=np.float64)
     if physics.ndim != 2 or physics.shape[1] != 4 or physics.shape[0] < 1:
         raise ValueError(f"physics must have shape (T, 4) with T >= 1, got {physics.shape}")
     if not np.all(np.isfinite(physics)):
@@ -142,6 +168,14 @@ def animate_cartpole(
         raise TypeError(f"params must be a CartPoleParams, got {type(params).__name__}")
     interval = _check_positive_int(interval, "interval")
     dpi = _check_positive_int(dpi, "dpi")
+    if title is not None:
+        validate.check_instance("title", title, str)
+    if alt is not None:
+        validate.check_instance("alt", alt, str)
+    if len(figsize) != 2 if hasattr(figsize, "__len__") else True:
+        raise TypeError(f"`figsize` must be a pair (width, height) in inches, got {figsize!r}")
+    for i, size in enumerate(figsize):
+        validate.check_in_range(f"figsize[{i}]", size, 0.0, None, inclusive=(False, True))
 
     pole_length = 2 * params.length  # `length` is half the pole, as in gymnasium
     cart_w, cart_h = 0.5, 0.3
@@ -172,5 +206,7 @@ def animate_cartpole(
         return cart, pole, label
 
     anim = CartPoleAnimation(fig, draw, frames=physics.shape[0], interval=interval, blit=False)
+    anim.still_frame = physics.shape[0] - 1  # the state the episode ends in
+    anim.alt = alt or ""
     plt.close(fig)
     return anim

@@ -76,6 +76,8 @@ class Check(NamedTuple):
 
 
 def _array(x, name: str) -> np.ndarray:
+    if x is None or isinstance(x, (str, bytes)):
+        raise TypeError(f"{name} must be an array of numbers, got {type(x).__name__}")
     try:
         a = np.asarray(x, dtype=np.float64)
     except (TypeError, ValueError) as error:
@@ -91,6 +93,42 @@ def _samples(x, name: str) -> np.ndarray:
     if a.ndim < 1 or a.shape[0] < 2:
         raise ValueError(f"{name} must hold at least two samples along its first axis, got shape {a.shape}")
     return a.reshape(a.shape[0], -1)
+
+
+def _what(what) -> str:
+    if not isinstance(what, str):
+        raise TypeError(f"`what` must be a str naming the claim, got {type(what).__name__}")
+    return what
+
+
+def _number(value, name: str, low: float | None = None, *, strict: bool = False, high: float | None = None) -> float:
+    """A finite real number at least (above, if `strict`) `low` and at most `high`, else a clear error."""
+    if isinstance(value, (bool, str, bytes)) or value is None or np.ndim(value) != 0:
+        raise TypeError(f"`{name}` must be a real number, got {type(value).__name__}")
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"`{name}` must be a real number, got {type(value).__name__}") from None
+    ok = np.isfinite(x) and (low is None or (x > low if strict else x >= low)) and (high is None or x <= high)
+    if not ok:
+        bounds = [f"{'>' if strict else '>='} {low:g}"] if low is not None else []
+        bounds += [f"<= {high:g}"] if high is not None else []
+        raise ValueError(f"`{name}` must be a finite number {' and '.join(bounds)}, got {value!r}".rstrip())
+    return x
+
+
+def _tolerances(value, name: str, shape: tuple) -> float | np.ndarray:
+    """A tolerance: one non-negative number, or an array of them broadcastable to `shape` (per element)."""
+    if np.ndim(value) == 0:
+        return _number(value, name, 0.0)
+    t = _array(value, name)
+    if not (np.all(np.isfinite(t)) and np.all(t >= 0)):
+        raise ValueError(f"`{name}` must hold finite numbers >= 0")
+    try:
+        np.broadcast_shapes(t.shape, shape)
+    except ValueError:
+        raise ValueError(f"`{name}` of shape {t.shape} must broadcast to the shape of `expected` {shape}") from None
+    return t
 
 
 def _positive(value: float, name: str) -> float:
@@ -119,15 +157,17 @@ def mean_squared_error(samples, target) -> float:
 def close(actual, expected, *, what: str, rtol: float = 1e-5, atol: float = 0.0, unit: str = "") -> Check:
     """An identity, to the stated floating-point tolerance: `|actual − expected| ≤ atol + rtol |expected|`
     elementwise. Resolution: the largest tolerance over the elements."""
+    _what(what), _number(rtol, "rtol", 0.0)
     a, e = _array(actual, "actual"), _array(expected, "expected")
     if a.shape != e.shape:
         raise ValueError(f"{what}: actual has shape {a.shape}, expected {e.shape}")
+    atol = _tolerances(atol, "atol", e.shape)
     tol = atol + rtol * np.abs(e)
     err = np.abs(a - e)
     worst = int(np.argmax(err - tol)) if err.size else 0
     if err.size and np.any(err > tol):
         raise CheckFailed(
-            f"{what}: differs by {err.reshape(-1)[worst]:.3g} at element {np.unravel_index(worst, e.shape)} "
+            f"{what}: differs by {err.reshape(-1)[worst]:.3g} at element {tuple(int(i) for i in np.unravel_index(worst, e.shape))} "
             f"(got {a.reshape(-1)[worst]:.6g}, expected {e.reshape(-1)[worst]:.6g}, tolerance {tol.reshape(-1)[worst]:.3g})"
         )
     scale = float(np.max(np.abs(e))) if e.size else 0.0
@@ -141,6 +181,7 @@ def mean_matches(samples, expected, *, what: str, z: float = 4.0, unit: str = "�
     Tests the norm of the mean's error against `z` times its standard
     deviation, `sqrt(tr Cov / N)`. A bias `b` is rejected once
     ‖b‖ > (z + 1) sqrt(tr Cov / N), the resolution, quoted relative to ‖expected‖."""
+    _what(what), _number(z, "z", 0.0, strict=True)
     x = _samples(samples, "samples")
     e = _array(expected, "expected").reshape(-1)
     if e.shape[0] != x.shape[1]:
@@ -180,6 +221,7 @@ def mean_matches_exact(values, probabilities, expected, *, what: str, rtol: floa
     `values` is (M, ...) (the estimate for each of the M outcomes), `probabilities`
     (M,) sums to 1. No sampling error: the resolution is the tolerance
     `atol + rtol ‖expected‖` on the norm of the difference."""
+    _what(what), _number(rtol, "rtol", 0.0), _number(atol, "atol", 0.0)
     mean, e = _enumerated_mean(values, probabilities, expected, what)
     norm = float(np.linalg.norm(e))
     err = float(np.linalg.norm(mean - e))
@@ -203,9 +245,10 @@ def variance_less(samples_a, samples_b, *, what: str, z: float = 4.0, ratio: flo
     Each variance is the mean of ‖g − ḡ‖² over its samples; the difference
     `Var_a − ratio·Var_b` must lie `z` standard errors below zero. Resolution:
     a true difference smaller than (z + 1) standard errors may go undetected."""
+    _what(what), _number(z, "z", 0.0, strict=True), _number(ratio, "ratio", 0.0, strict=True)
     a, b = _samples(samples_a, "samples_a"), _samples(samples_b, "samples_b")
     if a.shape[1] != b.shape[1]:
-        raise ValueError(f"{what}: samples of different dimension ({a.shape[1]} and {b.shape[1]})")
+        raise ValueError(f"{what}: samples_b must have the dimension of samples_a ({a.shape[1]}), got {b.shape[1]}")
     da = ((a - a.mean(axis=0)) ** 2).sum(axis=1)
     db = ((b - b.mean(axis=0)) ** 2).sum(axis=1)
     (va, sa), (vb, sb) = _mean_and_se(da), _mean_and_se(db)
@@ -220,6 +263,7 @@ def variance_less(samples_a, samples_b, *, what: str, z: float = 4.0, ratio: flo
 
 def less(a: float, b: float, *, what: str, margin: float = 0.0, unit: str = "") -> Check:
     """`a < b − margin` for two exact (or already averaged) numbers."""
+    _what(what), _number(margin, "margin", 0.0)
     a, b = float(_array(a, "a")), float(_array(b, "b"))
     if not a < b - margin:
         raise CheckFailed(f"{what}: expected {a:.6g} < {b:.6g}" + (f" by more than {margin:.3g}" if margin else ""))
@@ -228,6 +272,7 @@ def less(a: float, b: float, *, what: str, margin: float = 0.0, unit: str = "") 
 
 def greater(a: float, b: float, *, what: str, margin: float = 0.0, unit: str = "") -> Check:
     """`a > b + margin` for two exact (or already averaged) numbers."""
+    _what(what), _number(margin, "margin", 0.0)
     a, b = float(_array(a, "a")), float(_array(b, "b"))
     if not a > b + margin:
         raise CheckFailed(f"{what}: expected {a:.6g} > {b:.6g}" + (f" by more than {margin:.3g}" if margin else ""))
@@ -239,6 +284,7 @@ def mean_at_most(samples, bound: float, *, what: str, z: float = 3.0, unit: str 
     when the sample mean exceeds `bound` by more than `z` standard errors (for example a KL
     measured on fresh samples against the trust region's radius δ). Resolution: a true mean
     above `bound + (z + 1)·SE` is rejected."""
+    _what(what), _number(z, "z", 0.0, strict=True), _number(bound, "bound")
     x = _array(samples, "samples").reshape(-1)
     if x.shape[0] < 2:
         raise ValueError(f"{what}: at least two samples are needed, got {x.shape[0]}")
@@ -255,7 +301,12 @@ def mean_at_most(samples, bound: float, *, what: str, z: float = 3.0, unit: str 
 def fraction_at_least(mask, fraction: float, *, what: str) -> Check:
     """At least `fraction` of the booleans in `mask` are true (for example the share of updates
     whose KL lies inside the adaptive rule's band). Exact count, so the resolution is one element."""
-    m = np.asarray(mask, dtype=bool).reshape(-1)
+    _what(what), _number(fraction, "fraction", 0.0, high=1.0)
+    raw = np.asarray(mask) if not isinstance(mask, (str, bytes)) and mask is not None else None
+    if raw is None or not (raw.dtype == bool or np.issubdtype(raw.dtype, np.integer)):
+        raise TypeError(f"`mask` must be an array of booleans, got {type(mask).__name__}"
+                        + (f" of dtype {raw.dtype}" if raw is not None else ""))
+    m = raw.astype(bool).reshape(-1)
     if m.size == 0:
         raise ValueError(f"{what}: mask is empty")
     got = float(m.mean())
@@ -271,6 +322,7 @@ def mean_differs(samples, expected, *, what: str, z: float = 4.0, unit: str = "�
     The counterpart of `mean_matches`, for a claim that an estimator is *biased*
     (for example a baseline fitted on the same batch it is used with). Resolution:
     a bias above (z + 1) standard errors is detected."""
+    _what(what), _number(z, "z", 0.0, strict=True)
     x = _samples(samples, "samples")
     e = _array(expected, "expected").reshape(-1)
     if e.shape[0] != x.shape[1]:
@@ -295,6 +347,7 @@ def mean_differs_exact(values, probabilities, expected, *, what: str, at_least: 
     is *not* the target (an action-dependent baseline, GAE with λ < 1 and an
     inexact value function). `at_least` is relative to ‖expected‖, which must be
     positive; it is also the resolution."""
+    _what(what), _number(at_least, "at_least", 0.0, strict=True)
     mean, e = _enumerated_mean(values, probabilities, expected, what)
     norm = _positive(float(np.linalg.norm(e)), "‖expected‖")
     at_least = _positive(at_least, "at_least")
@@ -323,6 +376,7 @@ def separated(samples_a, samples_b, *, what: str, unit: str = "") -> Check:
     one-sided exact permutation (Mann–Whitney) test at its smallest p-value. Resolution: a
     difference between the two means larger than the sum of the two ranges (max − min)
     always separates the groups, whatever the samples."""
+    _what(what)
     a, b = _groups(samples_a, "samples_a"), _groups(samples_b, "samples_b")
     gap = float(a.min() - b.max())
     spread = float(np.ptp(a) + np.ptp(b))
@@ -343,6 +397,9 @@ def overlapping(groups, *, what: str, unit: str = "") -> Check:
     Resolution: two groups whose means differ by more than the sum of their ranges would be
     separated, so the largest such sum over the pairs is the smallest difference of means that
     this check is sure to detect."""
+    _what(what)
+    if isinstance(groups, (str, bytes)) or not hasattr(groups, "__iter__"):
+        raise TypeError(f"`groups` must be a dict {{name: samples}} or a sequence of samples, got {type(groups).__name__}")
     if isinstance(groups, dict):
         items = [(str(k), _groups(v, str(k))) for k, v in groups.items()]
     else:
@@ -370,6 +427,7 @@ def power_law(x, y, exponent: float, *, what: str, atol: float) -> Check:
     exponent −1, or a probability that does). `x` and `y` are positive, with at least three
     points; pass the range of `x` where the claim is meant (its asymptotic part). Resolution:
     an exponent that differs by more than `atol` is rejected."""
+    _what(what), _number(exponent, "exponent"), _number(atol, "atol", 0.0, strict=True)
     x, y = _array(x, "x").reshape(-1), _array(y, "y").reshape(-1)
     if x.shape != y.shape or x.shape[0] < 3:
         raise ValueError(f"{what}: x and y must have the same length, at least 3 (got {x.shape[0]} and {y.shape[0]})")
@@ -394,6 +452,8 @@ def piecewise_constant(base, shifted, *, what: str, flat_fraction: float = 0.99,
     first part (its changes are nonzero, if small); a continuous function with flat stretches
     and ramps fails the second. Exact comparison, no sampling error: the resolution is one
     point, 1/N of the fraction."""
+    _what(what), _number(flat_fraction, "flat_fraction", 0.0, high=1.0)
+    _number(min_jump, "min_jump", 0.0, strict=True)
     a, b = _array(base, "base").reshape(-1), _array(shifted, "shifted").reshape(-1)
     if a.shape != b.shape or a.shape[0] == 0:
         raise ValueError(f"{what}: base and shifted must be non-empty and of the same size ({a.shape[0]} and {b.shape[0]})")

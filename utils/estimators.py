@@ -43,6 +43,8 @@ import numpy as np
 from jaxtyping import Array, Bool, Float, Int
 
 from utils import checks, exact
+from utils import validate
+from utils.envs.tabular import TabularMDP
 from utils.policies import Params, Policy, check_params
 from utils.rollouts import Trajectory, sample_trajectories
 
@@ -63,9 +65,14 @@ def reward_to_go(
     `dones[h]`), for rollouts holding several episodes; nothing is
     bootstrapped after the last step.
     """
-    rewards = jnp.asarray(rewards)
+    rewards = validate.as_float_array("rewards", rewards, "*N H")
+    validate.check_finite("rewards", rewards)
+    validate.check_in_range("gamma", gamma, 0.0, 1.0)
     if dones is None:
         dones = jnp.zeros(rewards.shape, bool)
+    else:
+        dones = validate.as_bool_array("dones", dones)
+        validate.check_same_shape(("rewards", rewards), ("dones", dones))
 
     def f(g_next, x):
         r, d = x
@@ -79,7 +86,7 @@ def reward_to_go(
 
 def total_return(rewards: Float[Array, "*N H"]) -> Float[Array, "*N"]:
     """`R(τ) = Σ_h r_h`."""
-    return jnp.sum(rewards, axis=-1)
+    return jnp.sum(validate.as_float_array("rewards", rewards, "*N H"), axis=-1)
 
 
 def gae(
@@ -105,6 +112,8 @@ def gae(
     the TD errors `δ_t`; `λ = 1` gives the (bootstrapped) discounted returns
     minus `V(s_t)`.
     """
+    rewards, values, next_values, terminated, truncated = _check_gae_args(
+        rewards, values, next_values, terminated, truncated, gamma, lam)
     not_term = 1.0 - jnp.asarray(terminated, rewards.dtype)
     not_done = 1.0 - jnp.asarray(jnp.asarray(terminated) | jnp.asarray(truncated), rewards.dtype)
     delta = rewards + gamma * not_term * next_values - values
@@ -119,6 +128,22 @@ def gae(
     return jnp.moveaxis(adv, 0, -1)
 
 
+def _check_gae_args(rewards, values, next_values, terminated, truncated, gamma, lam):
+    """Shapes and dtypes (static, so also under `jit`); NaN and range only on concrete values."""
+    rewards = validate.as_float_array("rewards", rewards, "*N T")
+    values = validate.as_float_array("values", values)
+    next_values = validate.as_float_array("next_values", next_values)
+    terminated = validate.as_bool_array("terminated", terminated)
+    truncated = validate.as_bool_array("truncated", truncated)
+    validate.check_same_shape(("rewards", rewards), ("values", values), ("next_values", next_values),
+                       ("terminated", terminated), ("truncated", truncated))
+    validate.check_in_range("gamma", gamma, 0.0, 1.0)
+    validate.check_in_range("lam", lam, 0.0, 1.0)
+    for name, x in (("rewards", rewards), ("values", values), ("next_values", next_values)):
+        validate.check_finite(name, x)
+    return rewards, values, next_values, terminated, truncated
+
+
 # --------------------------------------------------------------------------
 # The common form Σ_h ∇ log π_θ(a_h|s_h) w_h
 # --------------------------------------------------------------------------
@@ -129,6 +154,11 @@ def score_weighted_sum(
 ) -> Params:
     """`Σ_h ∇_θ log π_θ(a_h|s_h) w_h` for each trajectory, averaged over the N
     trajectories (or stacked along a leading axis N if not `average`)."""
+    _check(policy, params, traj)
+    weights = validate.as_float_array("weights", weights)
+    if jnp.shape(weights) != jnp.shape(traj.rewards):
+        raise ValueError(f"`weights` must have shape (N, H) = {jnp.shape(traj.rewards)}, one per step of `traj`, "
+                         f"got shape {jnp.shape(weights)}")
     score_h = jax.vmap(jax.vmap(policy.score, (None, 0, 0)), (None, 0, 0))(params, traj.obs, traj.actions)
     per_traj = jax.tree_util.tree_map(
         lambda g: jnp.einsum("nh,nh...->n...", weights.astype(g.dtype), g), score_h
@@ -139,6 +169,7 @@ def score_weighted_sum(
 
 
 def _check(policy, params, traj):
+    validate.check_instance("policy", policy, Policy, "utils.policies.Policy")
     if not isinstance(traj, Trajectory):
         raise TypeError(f"traj must be a utils.rollouts.Trajectory, got {type(traj).__name__}")
     if jnp.ndim(traj.rewards) != 2:
@@ -190,7 +221,8 @@ def baseline_gradient(
     it is computed from independently sampled trajectories.
     """
     _check(policy, params, traj)
-    baseline = jnp.asarray(baseline, jnp.float32)
+    baseline = validate.as_float_array("baseline", baseline)
+    validate.check_finite("baseline", baseline)
     N, H = traj.rewards.shape
     if baseline.shape not in ((), (H,), (N, H)):
         raise ValueError(f"baseline must be a scalar, shape (H,) = ({H},) or (N, H) = ({N}, {H}); got {baseline.shape}")
@@ -200,6 +232,7 @@ def baseline_gradient(
 def mean_reward_to_go(traj: Trajectory) -> Float[Array, ""]:
     """The average reward-to-go over all steps of a batch: a constant baseline
     (compute it on trajectories independent of those it is used with)."""
+    validate.check_instance("traj", traj, Trajectory, "utils.rollouts.Trajectory")
     return reward_to_go(traj.rewards, dones=traj.terminated | traj.truncated).mean()
 
 
@@ -237,6 +270,7 @@ def learned_baseline_gradient(
     """
     _check(policy, params, traj)
     H = traj.rewards.shape[1]
+    values = validate.as_float_array("values", values)
     if jnp.ndim(values) != 2 or jnp.shape(values)[0] != H:
         raise ValueError(f"values must be a table of shape (H, S) with H = {H}, got {jnp.shape(values)}")
     b = jnp.asarray(values)[jnp.arange(H)[None, :], traj.obs]
@@ -264,6 +298,7 @@ def exact_advantage_gradient(
     """
     _check(policy, params, traj)
     H = traj.rewards.shape[1]
+    advantages = validate.as_float_array("advantages", advantages)
     if jnp.ndim(advantages) != 3 or jnp.shape(advantages)[0] != H:
         raise ValueError(f"advantages must have shape (H, S, A) with H = {H}, got {jnp.shape(advantages)}")
     return _advantage(policy, params, traj, jnp.asarray(advantages), average)
@@ -288,6 +323,13 @@ def enumerated_batch(mdp, pi, values: Float[Array, "H S"] | None = None) -> tupl
     last step, where the enumeration stops, repeats `s_{H-1}` (nothing may
     bootstrap from it, and nothing here does).
     """
+    validate.check_instance("mdp", mdp, TabularMDP, "utils.envs.tabular.TabularMDP")
+    pi = validate.as_float_array("pi", pi)
+    if pi.shape not in ((mdp.n_states, mdp.n_actions), (mdp.H, mdp.n_states, mdp.n_actions)):
+        raise ValueError(f"`pi` must be a policy table of shape (S, A) or (H, S, A) = "
+                         f"({mdp.H}, {mdp.n_states}, {mdp.n_actions}), got shape {pi.shape}")
+    if values is not None:
+        validate.check_shape("values", validate.as_float_array("values", values), f"{mdp.H} {mdp.n_states}")
     every = exact.enumerate_trajectories(mdp, pi)
     M, H = every.states.shape
     hs = jnp.arange(H)
@@ -306,9 +348,20 @@ def enumerated_batch(mdp, pi, values: Float[Array, "H S"] | None = None) -> tupl
     return traj, every.probs
 
 
+def _check_enumerated(per_traj, probs) -> None:
+    probs = validate.as_float_array("probs", probs, " M")
+    validate.check_probabilities("probs", probs)
+    M = probs.shape[0]
+    for leaf in jax.tree_util.tree_leaves(per_traj):
+        if jnp.ndim(leaf) == 0 or jnp.shape(leaf)[0] != M:
+            raise ValueError(f"`per_traj` must have a leading axis M = {M} (one estimate per trajectory of "
+                             f"`probs`), got a leaf of shape {jnp.shape(leaf)}")
+
+
 def exact_mean(per_traj: Params, probs: Float[Array, " M"]) -> Params:
     """`Σ_m ρ(τ_m) ĝ(τ_m)`: the exact mean of an estimator given on every trajectory
     of `enumerated_batch` (a leading axis M)."""
+    _check_enumerated(per_traj, probs)
     return jax.tree_util.tree_map(lambda g: jnp.tensordot(probs, g, axes=1), per_traj)
 
 
@@ -316,6 +369,7 @@ def exact_variance(per_traj: Params, probs: Float[Array, " M"]) -> Float[Array, 
     """The exact variance of an estimator, `E‖ĝ − E ĝ‖² = Σ_m ρ(τ_m) ‖ĝ(τ_m) − E ĝ‖²`
     (the trace of its covariance; eq-baselines-bias-variance), over the
     trajectories of `enumerated_batch`."""
+    _check_enumerated(per_traj, probs)
     mean = exact_mean(per_traj, probs)
     sq = sum(
         jnp.sum((g - m) ** 2, axis=tuple(range(1, g.ndim)))
@@ -333,8 +387,15 @@ def tabular_gae(
 
     `gae_fn` is the implementation used (default `gae`; same signature), so that a
     test can hand the chapter's checks a wrong one."""
+    validate.check_instance("traj", traj, Trajectory, "utils.rollouts.Trajectory")
     gae_fn = gae if gae_fn is None else gae_fn
+    validate.check_callable("gae_fn", gae_fn)
     H = traj.rewards.shape[1]
+    values = validate.as_float_array("values", values)
+    if jnp.ndim(values) != 2 or jnp.shape(values)[0] != H:
+        raise ValueError(f"`values` must be a table of shape (H, S) with H = {H}, got shape {jnp.shape(values)}")
+    validate.check_in_range("gamma", gamma, 0.0, 1.0)
+    validate.check_in_range("lam", lam, 0.0, 1.0)
     v = jnp.asarray(values, jnp.float32)[jnp.arange(H), traj.obs]
     next_v = jnp.concatenate([v[:, 1:], jnp.zeros_like(v[:, :1])], axis=1)  # V̂_{h+1}(s_{h+1}), V̂_H = 0
     return gae_fn(traj.rewards, v, next_v, traj.terminated, traj.truncated, gamma, lam)
@@ -346,6 +407,8 @@ def gae_by_definition(rewards, values, next_values, terminated, truncated, gamma
     `Â_t = Σ_{l=0}^{e−t} (γλ)^l δ_{t+l}`, `δ_k = r_k + γ (1 − terminated_k) V̂(s'_k) − V̂(s_k)`.
 
     The sum form, independent of `gae`'s backward recursion; arrays "N T" (or "T")."""
+    rewards, values, next_values, terminated, truncated = _check_gae_args(
+        rewards, values, next_values, terminated, truncated, gamma, lam)
     r, v, nv, term, trunc = (np.atleast_2d(np.asarray(x, np.float64)) for x in
                              (rewards, values, next_values, terminated, truncated))
     done = (term > 0) | (trunc > 0)
@@ -368,6 +431,14 @@ def conditional_mean(
     `enumerated_batch`: `Σ_m ρ(τ_m) Ψ_h(τ_m) 1{s_h = s, a_h = a} / d_h(s, a)`,
     0 where `d_h(s, a) = 0`. For example GAE's mean given `(s_h, a_h)`, against
     `A_h(s, a)` (the GAE exercise)."""
+    validate.check_instance("traj", traj, Trajectory, "utils.rollouts.Trajectory")
+    weights = validate.as_float_array("weights", weights)
+    if jnp.shape(weights) != jnp.shape(traj.rewards):
+        raise ValueError(f"`weights` must have shape (M, H) = {jnp.shape(traj.rewards)} (one per step of `traj`), "
+                         f"got shape {jnp.shape(weights)}")
+    validate.check_shape("probs", validate.as_float_array("probs", probs), f"{jnp.shape(traj.rewards)[0]}")
+    validate.check_int("n_states", n_states, 1)
+    validate.check_int("n_actions", n_actions, 1)
     onehot = (jax.nn.one_hot(traj.obs, n_states)[..., :, None]
               * jax.nn.one_hot(traj.actions, n_actions)[..., None, :])  # "M H S A"
     d = jnp.einsum("m,mhsa->hsa", probs, onehot)
@@ -375,11 +446,20 @@ def conditional_mean(
     return jnp.where(d > 0, total / jnp.where(d > 0, d, 1.0), 0.0)
 
 
+def _check_mdp_theta(mdp, theta):
+    validate.check_instance("mdp", mdp, TabularMDP, "utils.envs.tabular.TabularMDP")
+    theta = validate.as_float_array("theta", theta)
+    validate.check_shape("theta", theta, f"{mdp.n_states} {mdp.n_actions}")
+    return theta
+
+
 def discounted_gradient(mdp, theta: Float[Array, "S A"], gamma: float) -> Float[Array, "S A"]:
     """`∇J_γ(θ)` of the discounted objective `J_γ(θ) = E[Σ_{h<H} γ^h r_h]` for the
     tabular softmax, by automatic differentiation through the exact visitation
     (`J_1 = J`). What GAE with `γ < 1` estimates when each term carries its `γ^h`
     (the discounted exercise of the baselines section)."""
+    theta = _check_mdp_theta(mdp, theta)
+    validate.check_in_range("gamma", gamma, 0.0, 1.0)
     discount = gamma ** jnp.arange(mdp.H)
 
     def J(theta):
@@ -404,6 +484,7 @@ def window_gradient(
     `V̂ = V^{π_θ}`, and in general not otherwise."""
     _check(policy, params, traj)
     H = traj.rewards.shape[1]
+    validate.check_in_range("gamma", gamma, 0.0, 1.0)
     if isinstance(cut, bool) or not isinstance(cut, int) or not 1 <= cut < H:
         raise ValueError(f"cut must be an int in 1, ..., H − 1 = {H - 1}, got {cut!r}")
     if jnp.ndim(values) != 2 or jnp.shape(values)[0] != H:
@@ -426,6 +507,8 @@ def _window(policy, params, traj, values, cut, gamma, average):
 def window_target(mdp, theta: Float[Array, "S A"], cut: int) -> Float[Array, "S A"]:
     """`Σ_{h<cut} E[∇_θ log π_θ(a_h|s_h) Q^{π_θ}_h(s_h, a_h)]`, the part of `∇J` (eq-baselines-q-form)
     carried by the steps before `cut`, exactly, for the tabular softmax."""
+    theta = _check_mdp_theta(mdp, theta)
+    validate.check_int("cut", cut, 1, mdp.H)
     pi = exact.softmax_policy(theta)
     d, Q = exact.state_action_visitation(mdp, pi), exact.q_values(mdp, pi)
     return jnp.einsum("hsa,hsa,sauv->uv", d[:cut], Q[:cut], exact.score_table(theta))
@@ -441,6 +524,12 @@ def learned_baseline_estimates(
     The first is biased (the baseline at `s_h` contains the `G_h` that followed
     `a_h`); the second is unbiased, since given `s_h` its baseline is a function
     of other, independent samples (eq-baseline)."""
+    validate.check_key("key", key)
+    validate.check_instance("mdp", mdp, TabularMDP, "utils.envs.tabular.TabularMDP")
+    validate.check_instance("policy", policy, Policy, "utils.policies.Policy")
+    check_params(policy, params)
+    validate.check_int("n", n, 1)
+    validate.check_int("n_batches", n_batches, 1)
     def one(key):
         key_value, key_gradient = jax.random.split(key)
         traj = sample_trajectories(key_gradient, mdp, policy, params, n)
@@ -461,6 +550,7 @@ def check_unbiased_exact(per_traj, probs: Float[Array, " M"], expected, *, what:
     """The estimator given on every trajectory of `enumerated_batch` has the exact mean
     `expected` (usually `∇J`), to `EXACT_ATOL` on the norm of the difference
     (`utils.checks.mean_matches_exact`; no sampling error)."""
+    _check_enumerated(per_traj, probs)
     return checks.mean_matches_exact(per_traj, probs, expected, what=what, rtol=0.0, atol=EXACT_ATOL, unit=unit)
 
 
@@ -468,6 +558,8 @@ def check_biased_exact(per_traj, probs: Float[Array, " M"], expected, *, what: s
                        unit: str = "‖∇J‖"):
     """The estimator's exact mean is *not* `expected`: it misses it by at least `at_least`
     (default 5%) of ‖expected‖ (`utils.checks.mean_differs_exact`)."""
+    _check_enumerated(per_traj, probs)
+    validate.check_in_range("at_least", at_least, 0.0, None, inclusive=(False, True))
     return checks.mean_differs_exact(per_traj, probs, expected, what=what, at_least=at_least, unit=unit)
 
 
@@ -498,6 +590,12 @@ def compare_baseline_runs(without, with_baseline, window: int, last: int = 10) -
     5. by the end the baseline's runs are ahead on average: the mean paired
        difference over the last `last` updates exceeds 2 standard errors.
     """
+    for name, m in (("without", without), ("with_baseline", with_baseline)):
+        if not all(hasattr(m, f) for f in ("episode_return", "n_episodes", "env_steps")):
+            raise TypeError(f"`{name}` must be the metrics of utils.reinforce.train_seeds (fields episode_return, "
+                            f"n_episodes, env_steps), got {type(m).__name__}")
+    validate.check_int("window", window, 1)
+    validate.check_int("last", last, 1)
     out = []
     r0, r1 = (np.asarray(m.episode_return, np.float64) for m in (without, with_baseline))
     if r0.shape != r1.shape or r0.ndim != 2:

@@ -28,6 +28,7 @@ import numpy as np
 from jax.scipy.special import xlogy
 from jaxtyping import Array, Float, Int
 
+from utils import validate
 from utils.envs.tabular import TabularMDP
 
 __all__ = [
@@ -71,6 +72,7 @@ def _policy_table(mdp: TabularMDP, pi, name: str = "pi") -> Float[Array, "H S A"
     under jit), its rows are also checked to be probability distributions.
     """
     _check_mdp(mdp)
+    pi = validate.as_float_array(name, pi)
     S, A, H = mdp.n_states, mdp.n_actions, mdp.H
     shape = tuple(jnp.shape(pi))
     if shape not in ((S, A), (H, S, A)):
@@ -89,6 +91,8 @@ def _policy_table(mdp: TabularMDP, pi, name: str = "pi") -> Float[Array, "H S A"
 
 def _check_theta(mdp: TabularMDP, theta) -> Float[Array, "S A"]:
     _check_mdp(mdp)
+    theta = validate.as_float_array("theta", theta)
+    validate.check_finite("theta", theta)
     S, A = mdp.n_states, mdp.n_actions
     if tuple(jnp.shape(theta)) != (S, A):
         raise ValueError(
@@ -100,6 +104,8 @@ def _check_theta(mdp: TabularMDP, theta) -> Float[Array, "S A"]:
 
 def softmax_policy(theta: Float[Array, "*H S A"]) -> Float[Array, "*H S A"]:
     """Tabular softmax: `pi(a | s) = exp(theta[s, a]) / sum_b exp(theta[s, b])`."""
+    theta = validate.as_float_array("theta", theta, "*H S A")
+    validate.check_finite("theta", theta)
     return jax.nn.softmax(theta, axis=-1)
 
 
@@ -153,6 +159,7 @@ def _optimal_q_values(mdp: TabularMDP) -> Float[Array, "H S A"]:
 
 def greedy_policy(q: Float[Array, "*H S A"]) -> Float[Array, "*H S A"]:
     """The deterministic policy putting probability 1 on `argmax_a q[..., s, a]`."""
+    q = validate.as_float_array("q", q, "*H S A")
     return jax.nn.one_hot(jnp.argmax(q, axis=-1), q.shape[-1], dtype=q.dtype)
 
 
@@ -181,7 +188,8 @@ def state_visitation(mdp: TabularMDP, pi: Float[Array, "*H S A"]) -> Float[Array
 
 def expected_return(mdp: TabularMDP, pi: Float[Array, "*H S A"]) -> Float[Array, ""]:
     """`J(pi) = E_{s_0 ~ mu}[V^pi_0(s_0)] = E_{tau ~ rho^pi}[R(tau)]`."""
-    return mdp.mu @ v_values(mdp, pi)[0]
+    V = v_values(mdp, pi)  # checks `mdp` and `pi`
+    return mdp.mu @ V[0]
 
 
 # --- the tabular softmax policy: objective, gradient, KL, Fisher ------------
@@ -212,6 +220,7 @@ def score_table(theta: Float[Array, "S A"]) -> Float[Array, "S A S A"]:
     For the tabular softmax, `d log pi(a|s) / d theta[s', b] = [s = s'] ([a = b] - pi(b|s))`;
     it is computed here with `jax.jacrev`, independently of that formula.
     """
+    theta = validate.as_float_array("theta", theta, "S A")
     return jax.jacrev(lambda th: jax.nn.log_softmax(th, axis=-1))(theta)
 
 
@@ -343,9 +352,8 @@ def exact_policy_gradient_ascent(
     `expected_return_float64` when their differences matter below float32's
     resolution (late in a long run)."""
     theta_init = _check_theta(mdp, theta_init)
-    n_steps = int(n_steps)
-    if n_steps < 1:
-        raise ValueError(f"n_steps must be a positive int, got {n_steps}")
+    validate.check_in_range("eta", eta, 0.0, None, inclusive=(False, True))
+    n_steps = validate.check_int("n_steps", n_steps, 1)
     return _exact_policy_gradient_ascent(mdp, theta_init, jnp.asarray(eta, theta_init.dtype), n_steps)
 
 
@@ -367,7 +375,7 @@ def expected_return_float64(mdp: TabularMDP, pi) -> np.ndarray:
     P = np.asarray(mdp.P, np.float64)
     r = np.asarray(mdp.r, np.float64)
     mu = np.asarray(mdp.mu, np.float64)
-    pi = np.asarray(pi, np.float64)
+    pi = np.asarray(validate.as_float_array("pi", pi), np.float64)
     S, A = r.shape
     if pi.ndim < 2 or pi.shape[-2:] != (S, A):
         raise ValueError(f"pi must have shape (..., S, A) = (..., {S}, {A}), got shape {pi.shape}")
@@ -380,6 +388,8 @@ def expected_return_float64(mdp: TabularMDP, pi) -> np.ndarray:
 
 def softmax_policy_float64(theta) -> np.ndarray:
     """`pi_theta(a | s)` of the tabular softmax in float64 NumPy, for a batch of (..., S, A)."""
+    theta = validate.as_float_array("theta", theta, "*N S A")
+    validate.check_finite("theta", theta)
     theta = np.asarray(theta, np.float64)
     e = np.exp(theta - theta.max(axis=-1, keepdims=True))
     return e / e.sum(axis=-1, keepdims=True)
@@ -419,6 +429,8 @@ def best_stationary_policy(mdp: TabularMDP, tol: float = 1e-9, max_boxes: int = 
     import math
 
     _check_mdp(mdp)
+    validate.check_in_range("tol", tol, 0.0, None, inclusive=(False, True))
+    max_boxes = validate.check_int("max_boxes", max_boxes, 1)
     S, A, H = mdp.n_states, mdp.n_actions, mdp.H
     if A != 2:
         raise ValueError(f"best_stationary_policy handles two actions, the MDP has {A}")
@@ -475,6 +487,7 @@ def exact_gradient_from_score(
     (for example `tabular_softmax(S, A).score`). With the true score it equals `grad J(theta)`;
     a score without the softmax's `-pi_theta(. | s)` term gives a different vector."""
     theta = _check_theta(mdp, theta)
+    validate.check_callable("score", score)
     S, A = theta.shape
     table = jax.vmap(jax.vmap(score, (None, None, 0)), (None, 0, None))(theta, jnp.arange(S), jnp.arange(A))
     pi = jnp.broadcast_to(softmax_policy(theta), (mdp.H, S, A))

@@ -34,6 +34,8 @@ import numpy as np
 from jax.scipy.stats import norm as _normal
 from jaxtyping import Array, Float
 
+from utils import validate
+
 __all__ = [
     "importance_weights",
     "importance_sampling_estimate",
@@ -209,10 +211,11 @@ def gaussian_shift_sweep(
     same experiment with another estimator. Repeat `r` uses
     `jax.random.split(key, n_repeats)[r]` for every shift, so the samples of
     different shifts differ only by the shift."""
+    validate.check_key("key", key)
     estimator = importance_sampling_estimate if estimator is None else estimator
-    n, n_repeats = int(n), int(n_repeats)
-    if n < 1 or n_repeats < 1:
-        raise ValueError(f"n and n_repeats must be positive, got {n} and {n_repeats}")
+    validate.check_callable("estimator", estimator)
+    n, n_repeats = validate.check_int("n", n, 1), validate.check_int("n_repeats", n_repeats, 1)
+    validate.check_finite("shifts", validate.as_float_array("shifts", shifts))
     shifts = jnp.atleast_1d(jnp.asarray(shifts, jnp.float32))
     if shifts.ndim != 1:
         raise ValueError(f"shifts must be a 1-D sequence of numbers, got shape {tuple(shifts.shape)}")
@@ -237,10 +240,17 @@ def _sweep(noise, shifts, estimator):
     return jax.vmap(jax.vmap(one, (0, None)), (None, 0))(noise, shifts)
 
 
+def _shift(shift) -> np.ndarray:
+    shift = validate.as_float_array("shift", shift)
+    validate.check_finite("shift", shift)
+    return np.asarray(shift, np.float64)
+
+
 def gaussian_shift_weight_moment(k: float, shift) -> np.ndarray:
     """`E_{x~q}[w(x)^k] = exp(k (k − 1) δ² / 2)` for `p = N(0, 1)`, `q = N(δ, 1)`, since
     `log w = −δx + δ²/2` is normal under `q` with mean `−δ²/2` and variance `δ²`."""
-    d = np.asarray(shift, np.float64)
+    validate.check_in_range("k", k)
+    d = _shift(shift)
     return np.exp(k * (k - 1) * d**2 / 2)
 
 
@@ -249,7 +259,7 @@ def gaussian_shift_term_variance(shift) -> np.ndarray:
     the variance of one term of the importance-sampling estimate of `E_p[x²] = 1`.
 
     From `E_q[w² x⁴] = E_p[w x⁴] = e^{δ²} E_{x~N(−δ,1)}[x⁴]`."""
-    d = np.asarray(shift, np.float64)
+    d = _shift(shift)
     return (d**4 + 6 * d**2 + 3) * np.exp(d**2) - 1
 
 
@@ -264,7 +274,7 @@ def gaussian_shift_term_variance_quadrature(shift) -> np.ndarray:
         value, _ = integrate.quad(integrand, -np.inf, np.inf, epsabs=0.0, epsrel=1e-12, limit=200)
         return value - 1.0
 
-    d = np.asarray(shift, np.float64)
+    d = _shift(shift)
     return np.vectorize(one)(d)
 
 
@@ -274,6 +284,8 @@ def gaussian_shift_ess_fraction_se(shift, n_samples: int) -> np.ndarray:
 
     With `m_k = E_q[w^k]` (`gaussian_shift_weight_moment`) and `g(a, b) = a²/b` at
     `(a, b) = (m_1, m_2) = (1, e^{δ²})`, `Var ≈ ∇gᵀ Cov[(w, w²)] ∇g / N`."""
+    _shift(shift)
+    validate.check_int("n_samples", n_samples, 1)
     c = gaussian_shift_weight_moment(2, shift)
     m3, m4 = gaussian_shift_weight_moment(3, shift), gaussian_shift_weight_moment(4, shift)
     var_w, var_w2, cov = c - 1, m4 - c**2, m3 - c

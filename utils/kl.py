@@ -43,6 +43,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, Int
 
+from utils import validate
 from utils.policies import Policy, check_params
 
 __all__ = [
@@ -67,6 +68,10 @@ def _check_log_probs(log_prob_old, log_prob_new, mask):
             f"`log_prob_old` and `log_prob_new` must have the same shape (N, H), "
             f"got {tuple(log_prob_old.shape)} and {tuple(log_prob_new.shape)}"
         )
+    for name, x in (("log_prob_old", log_prob_old), ("log_prob_new", log_prob_new)):
+        validate.as_float_array(name, x)
+    if mask is not None:
+        validate.as_bool_array("mask", mask)
     if mask is not None and tuple(jnp.shape(mask)) != tuple(log_prob_old.shape):
         raise ValueError(
             f"`mask` must have the shape (N, H) = {tuple(log_prob_old.shape)} of the log-probabilities, "
@@ -152,6 +157,8 @@ def categorical_kl(logits_p: Float[Array, "*B A"], logits_q: Float[Array, "*B A"
     the variance of that term (law of total variance). The variance of the
     sum along a trajectory is another matter: see the module docstring.
     """
+    logits_p = validate.as_float_array("logits_p", logits_p)
+    logits_q = validate.as_float_array("logits_q", logits_q)
     if jnp.shape(logits_p) != jnp.shape(logits_q) or jnp.ndim(logits_p) < 1:
         raise ValueError(
             f"`logits_p` and `logits_q` must have the same shape (..., A), got "
@@ -171,6 +178,8 @@ def kl_states_per_trajectory(
     from the two policies' logits at the visited states. Each entry is >= 0 and,
     for trajectories sampled with `pi^k`, an unbiased estimate of
     `KL(rho_{theta^k} || rho_theta)`. `mask` as in `kl_per_trajectory`."""
+    logits_old = validate.as_float_array("logits_old", logits_old)
+    logits_new = validate.as_float_array("logits_new", logits_new)
     if jnp.ndim(logits_old) != 3 or jnp.shape(logits_old) != jnp.shape(logits_new):
         raise ValueError(
             f"`logits_old` and `logits_new` must have the same shape (N, H, A), got "
@@ -178,6 +187,7 @@ def kl_states_per_trajectory(
         )
     per_state = categorical_kl(logits_old, logits_new)
     if mask is not None:
+        mask = validate.as_bool_array("mask", mask)
         if tuple(jnp.shape(mask)) != tuple(per_state.shape):
             raise ValueError(f"`mask` must have the shape (N, H) = {tuple(per_state.shape)}, got {tuple(jnp.shape(mask))}")
         per_state = jnp.where(mask, per_state, 0.0)

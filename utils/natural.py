@@ -243,6 +243,9 @@ def per_state_kl(policy: Policy, params_old: Params, params: Params, obs: Any) -
     """
     if not isinstance(policy, Policy):
         raise TypeError(f"`policy` must be a utils.policies.Policy, got {type(policy).__name__}")
+    # Static checks (structure, shapes, dtypes): also cheap when traced, as in a Fisher-vector product.
+    check_params(policy, params_old, "params_old")
+    check_params(policy, params, "params")
     _check_obs(obs)
     log_p = jax.nn.log_softmax(_softmax_logits(policy, params_old, obs), axis=-1)
     log_q = jax.nn.log_softmax(_softmax_logits(policy, params, obs), axis=-1)

@@ -44,7 +44,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from utils import checks, exact
+from utils import checks, exact, validate
 from utils.envs.tabular import TabularMDP
 from utils.estimators import reward_to_go, score_weighted_sum
 from utils.natural import check_damping, check_delta, check_positive_int, npg_step, sampled_fisher_information
@@ -87,11 +87,19 @@ def _check_tabular(mdp, theta_init, n_iterations):
     if not isinstance(mdp, TabularMDP):
         raise TypeError(f"`mdp` must be a TabularMDP (utils.envs.tabular), got {type(mdp).__name__}")
     shape = (mdp.n_states, mdp.n_actions)
+    validate.as_float_array("theta_init", theta_init)
     if tuple(jnp.shape(theta_init)) != shape:
         raise ValueError(
             f"`theta_init` must have shape (S, A) = {shape} for the tabular softmax, got {tuple(jnp.shape(theta_init))}"
         )
     return check_positive_int(n_iterations, "n_iterations")
+
+
+def _check_theta(mdp, theta, name: str = "theta"):
+    validate.check_instance("mdp", mdp, TabularMDP, "utils.envs.tabular.TabularMDP")
+    theta = validate.as_float_array(name, theta, f"{mdp.n_states} {mdp.n_actions}")
+    validate.check_finite(name, theta)
+    return jnp.asarray(theta, jnp.float32)
 
 
 def _tabular_run(mdp, theta_init, n_iterations, update):
@@ -178,7 +186,10 @@ def check_natural_gradient(
     computed with the identity (`x = grad J`), with a Fisher matrix that drops
     the visitation weights, or with a wrong linear solve, fails it.
     """
-    theta = jnp.asarray(theta, jnp.float32)
+    theta = _check_theta(mdp, theta)
+    validate.check_instance("what", what, str)
+    validate.check_in_range("rtol", rtol, 0.0, None, inclusive=(False, True))
+    x = validate.as_float_array("x", x)
     g = exact.exact_gradient(mdp, theta).ravel()
     F = exact.fisher_information(mdp, theta)
     x = jnp.asarray(x, jnp.float32).reshape(-1)
@@ -206,7 +217,7 @@ def compatible_weights(
     """
     if target not in ("advantage", "q"):
         raise ValueError(f"target must be 'advantage' or 'q', got {target!r}")
-    theta = jnp.asarray(theta, jnp.float32)
+    theta = _check_theta(mdp, theta)
     S, A = theta.shape
     pi = jnp.broadcast_to(exact.softmax_policy(theta), (mdp.H, S, A))
     d = exact.state_action_visitation(mdp, pi)  # "H S A"
@@ -228,7 +239,8 @@ def multiplicative_weights(mdp: TabularMDP, theta: Float[Array, "S A"], eta: flo
     advantages; states `pi^k` never visits keep `pi^k`. (In the discounted
     setting of Agarwal et al. (2021) the exponent is `eta A^k(s, a) / (1 − gamma)`.)
     """
-    theta = jnp.asarray(theta, jnp.float32)
+    theta = _check_theta(mdp, theta)
+    validate.check_in_range("eta", eta, 0.0, None)
     S, A = theta.shape
     pi = jnp.broadcast_to(exact.softmax_policy(theta), (mdp.H, S, A))
     d = exact.state_visitation(mdp, pi)  # "H S"
@@ -246,7 +258,9 @@ def check_multiplicative_weights(
     `update(mdp, theta, eta)`, with `eta = sqrt(2 delta / (g^T F^+ g))` the step's own `eta`.
     Compares the two policy tables entrywise to `atol` (the resolution, in probability)."""
     check_delta(delta)
-    theta = jnp.asarray(theta, jnp.float32)
+    theta = _check_theta(mdp, theta)
+    validate.check_callable("update", update)
+    validate.check_in_range("atol", atol, 0.0, None, inclusive=(False, True))
     g, F = exact.exact_gradient(mdp, theta).ravel(), exact.fisher_information(mdp, theta)
     x = jnp.linalg.pinv(F, hermitian=True, rtol=1e-5) @ g
     eta = float(jnp.sqrt(2 * delta / (g @ x)))
@@ -271,7 +285,10 @@ def reparameterisation_gaps(
     """
     if direction not in ("natural", "gradient"):
         raise ValueError(f"direction must be 'natural' or 'gradient', got {direction!r}")
-    omega_k = jnp.asarray(omega_k)
+    for name, fn in (("objective", objective), ("kl", kl), ("to_theta", to_theta)):
+        validate.check_callable(name, fn)
+    omega_k = validate.as_float_array("omega_k", omega_k, "D")
+    validate.check_finite("etas", validate.as_float_array("etas", etas))
     theta_k = to_theta(omega_k)
 
     def step_direction(coordinates, point):
@@ -351,6 +368,7 @@ def sampled_pg_tabular(
     n_iterations = _check_tabular(mdp, theta_init, n_iterations)
     n_trajectories = check_positive_int(n_trajectories, "n_trajectories")
     check_delta(delta)
+    validate.check_key("key", key)
     return _sampled_pg_tabular(mdp, jnp.asarray(theta_init, jnp.float32), delta, n_iterations, n_trajectories, key,
                                jnp.asarray(natural, bool))
 
@@ -396,6 +414,7 @@ def make_train(config: NPGConfig = NPGConfig()):
 
 def train_seeds(key: PRNGKeyArray, n_seeds: int, config: NPGConfig = NPGConfig()) -> TrainOutput:
     """Train `n_seeds` independent runs at once (`jit` of `vmap` of `train`)."""
+    validate.check_key("key", key)
     n_seeds = check_positive_int(n_seeds, "n_seeds")
     train = make_train(config)
     return jax.jit(jax.vmap(train))(jax.random.split(key, n_seeds))

@@ -45,6 +45,8 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
+from utils import validate
+
 __all__ = [
     "himmelblau",
     "HIMMELBLAU_MINIMA",
@@ -136,6 +138,9 @@ def himmelblau(theta: Float[Array, "2"]) -> Float[Array, ""]:
     It has four global minima (value 0, `HIMMELBLAU_MINIMA`), one local
     maximum and four saddle points. The book maximises J = -f.
     """
+    theta = validate.as_float_array("theta", theta)
+    if jnp.ndim(theta) < 1 or jnp.shape(theta)[0] != 2:
+        raise ValueError(f"`theta` must have shape (2,) (the point (x, y)), got shape {tuple(jnp.shape(theta))}")
     x, y = theta[0], theta[1]
     return (x**2 + y - 11.0) ** 2 + (x + y**2 - 7.0) ** 2
 
@@ -276,7 +281,10 @@ def rate_excess(
     exactly when the path converges to theta* at least as fast as the linear rate `factor`
     per step claimed for it (e.g. (kappa - 1)/(kappa + 1) in exercise-quadratic-step-size)."""
     path = np.asarray(_check_float_array(path, "path", (2,)), np.float64)
-    theta_star = np.asarray(theta_star, np.float64)
+    theta_star = np.asarray(_check_float_array(theta_star, "theta_star", (1,)), np.float64)
+    if theta_star.shape != path.shape[1:]:
+        raise ValueError(f"`theta_star` must have shape ({path.shape[1]},) like the iterates of `path`, "
+                         f"got shape {theta_star.shape}")
     factor = _check_positive_float(factor, "factor")
     errors = np.linalg.norm(path - theta_star, axis=1)
     if errors[0] == 0:
@@ -563,6 +571,10 @@ def squared_gradient_norms(thetas: Float[Array, "*M D"], data: LeastSquares) -> 
     """||grad J(theta)||^2 of `least_squares_objective` at every theta, exactly, in float64; shape (*M,)."""
     data = _check_data(data)
     X, y = np.asarray(data.X, np.float64), np.asarray(data.y, np.float64)
+    thetas = validate.as_float_array("thetas", thetas)
+    if thetas.ndim < 1 or thetas.shape[-1] != X.shape[1]:
+        raise ValueError(f"`thetas` must end in an axis of size {X.shape[1]} (columns of data.X), "
+                         f"got shape {tuple(thetas.shape)}")
     thetas = np.asarray(thetas, np.float64)
     H, b = X.T @ X / X.shape[0], X.T @ y / X.shape[0]
     gradients = b - thetas @ H  # grad J(theta) = -(H theta - X^T y / N), H symmetric
@@ -723,7 +735,9 @@ def threshold_policy_returns(thetas: Float[Array, "*M 4"], starts: Float[Array, 
     Given theta and s_0 the episode is deterministic (the dynamics of `utils.envs.cartpole`,
     gymnasium's), so the return is a function of theta and s_0 alone: an integer between 1 and
     500, the number of steps before the pole falls or the cart leaves the track."""
-    thetas, starts = jnp.asarray(thetas), jnp.asarray(starts)
+    thetas, starts = validate.as_float_array("thetas", thetas), validate.as_float_array("starts", starts)
+    validate.check_broadcastable(("thetas", thetas[..., 0] if thetas.ndim else thetas),
+                                 ("starts", starts[..., 0] if starts.ndim else starts))
     if thetas.shape[-1:] != (4,) or starts.shape[-1:] != (4,):
         raise ValueError(f"`thetas` and `starts` must end in an axis of size 4, got {thetas.shape} and {starts.shape}")
     thetas, starts = jnp.broadcast_arrays(thetas, starts)

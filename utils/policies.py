@@ -31,6 +31,8 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
+from utils import validate
+
 Params = Any  # a pytree of arrays
 Obs = Any  # an integer state (tabular) or a float vector
 Action = Any  # an integer (discrete) or a float vector (continuous)
@@ -76,6 +78,8 @@ def _describe(tree) -> str:
 def check_params(policy: Policy, params: Params, argname: str = "params") -> None:
     """Raise a ValueError naming `argname` unless `params` has the structure and
     shapes of `policy.init(key)`. Call it eagerly, outside `jit`."""
+    validate.check_instance("policy", policy, Policy, "utils.policies.Policy")
+    validate.check_instance("argname", argname, str)
     expected = jax.eval_shape(policy.init, jax.random.key(0))
     exp_def = jax.tree_util.tree_structure(expected)
     try:
@@ -213,6 +217,11 @@ def mlp_init(key, sizes: Sequence[int], last_scale: float = 1.0) -> MLPParams:
     `last_scale` -- a small value makes a softmax head start near uniform, a
     trick named in CleanRL and not part of the chapter's equations.
     """
+    validate.check_key("key", key)
+    if isinstance(sizes, (str, bytes)) or not hasattr(sizes, "__len__") or len(sizes) < 2:
+        raise ValueError(f"`sizes` must be a sequence of at least two layer widths (input, ..., output), got {sizes!r}")
+    sizes = tuple(_check_positive_int(n, f"sizes[{i}]") for i, n in enumerate(sizes))
+    validate.check_in_range("last_scale", last_scale, 0.0, None)
     keys = jax.random.split(key, len(sizes) - 1)
     layers = []
     for i, (k, n_in, n_out) in enumerate(zip(keys, sizes[:-1], sizes[1:])):
@@ -224,6 +233,16 @@ def mlp_init(key, sizes: Sequence[int], last_scale: float = 1.0) -> MLPParams:
 
 def mlp_apply(params: MLPParams, x: Float[Array, " n_in"]) -> Float[Array, " n_out"]:
     """The MLP: tanh hidden layers, linear output."""
+    # Static checks only: this runs inside every jitted policy and value function.
+    if not isinstance(params, (tuple, list)) or not params or not all(
+            isinstance(layer, (tuple, list)) and len(layer) == 2 for layer in params):
+        raise TypeError(f"`params` must be MLP parameters ((W_0, b_0), (W_1, b_1), ...) from mlp_init, "
+                        f"got {type(params).__name__}")
+    x = validate.as_float_array("x", x)
+    n_in = jnp.shape(params[0][0])[0]
+    if jnp.ndim(x) < 1 or jnp.shape(x)[-1] != n_in:
+        raise ValueError(f"`x` must end in an axis of size n_in = {n_in} (the first layer's input), "
+                         f"got shape {tuple(jnp.shape(x))}")
     for W, b in params[:-1]:
         x = jnp.tanh(x @ W + b)
     W, b = params[-1]
@@ -345,12 +364,31 @@ def _rows(tree, n: int) -> Float[Array, "N P"]:
     return jnp.concatenate([jnp.reshape(leaf, (n, -1)) for leaf in jax.tree_util.tree_leaves(tree)], axis=1)
 
 
+def _check_batch(obs, actions=None) -> None:
+    leaves = jax.tree_util.tree_leaves(obs)
+    if not leaves or any(jnp.ndim(x) < 1 for x in leaves):
+        raise ValueError(f"`obs` must be a batch of observations (a leading axis N), got {type(obs).__name__}")
+    if actions is not None:
+        actions = validate.as_int_array("actions", actions) if jnp.issubdtype(jnp.result_type(actions), jnp.integer) \
+            else validate.as_float_array("actions", actions)
+        if jnp.ndim(actions) < 1 or jnp.shape(actions)[0] != jnp.shape(leaves[0])[0]:
+            raise ValueError(f"`actions` must have a leading axis N = {jnp.shape(leaves[0])[0]} (one per observation), "
+                             f"got shape {tuple(jnp.shape(actions))}")
+
+
 def score_matches_autodiff(policy: Policy, params: Params, obs, actions, *, params_axis=None,
                            atol: float = 1e-5, rtol: float = 1e-4, what: str | None = None):
     """`utils.checks.close`: the closed-form `policy.score` equals `jax.grad(policy.log_prob)`
     for a batch of (obs, action) pairs (and of parameters, with `params_axis=0`), elementwise
     to `atol + rtol |autodiff|`. Returns the `Check`; raises `CheckFailed` otherwise."""
     from utils import checks
+
+    validate.check_instance("policy", policy, Policy, "utils.policies.Policy")
+    if params_axis is None:
+        check_params(policy, params)
+    _check_batch(obs, actions)
+    validate.check_in_range("atol", atol, 0.0, None)
+    validate.check_in_range("rtol", rtol, 0.0, None)
 
     axes = (params_axis, 0, 0)
     closed_form = jax.jit(jax.vmap(policy.score, axes))(params, obs, actions)
@@ -367,6 +405,13 @@ def score_mean_is_zero(policy: Policy, params: Params, obs, n_actions: int, *, p
     for a discrete policy, at every state of the batch `obs`, to `atol`."""
     from utils import checks
 
+    validate.check_instance("policy", policy, Policy, "utils.policies.Policy")
+    if params_axis is None:
+        check_params(policy, params)
+    _check_batch(obs)
+    _check_positive_int(n_actions, "n_actions")
+    validate.check_in_range("atol", atol, 0.0, None)
+
     def expected_score(params, s):
         probs = jax.nn.softmax(policy.dist(params, s))
         scores = jax.vmap(policy.score, (None, None, 0))(params, s, jnp.arange(n_actions))
@@ -377,6 +422,13 @@ def score_mean_is_zero(policy: Policy, params: Params, obs, n_actions: int, *, p
                         what=what or f"the score of {policy.name} has mean zero under the policy")
 
 
+def _check_gaussian_args(policy, params, f, noise) -> None:
+    validate.check_instance("policy", policy, Policy, "utils.policies.Policy")
+    check_params(policy, params)
+    validate.check_callable("f", f)
+    validate.check_shape("noise", validate.as_float_array("noise", noise), "N D")
+
+
 def gaussian_score_function_estimates(policy: Policy, params: Params, obs, f, noise) -> Float[Array, "N P"]:
     """Score-function (likelihood-ratio) estimates of `grad_theta E_{a ~ pi_theta(. | s)}[f(a)]`
     for a Gaussian policy (eq-pg-score-function-estimator in the book): `f(a_i) grad log pi_theta(a_i | s)`
@@ -384,6 +436,8 @@ def gaussian_score_function_estimates(policy: Policy, params: Params, obs, f, no
     flattened (as `jax.flatten_util.ravel_pytree` orders them). `f` maps an action (D,) to a
     scalar and is only evaluated."""
     from jax.flatten_util import ravel_pytree
+
+    _check_gaussian_args(policy, params, f, noise)
 
     def one(eps):
         mean, log_std = policy.dist(params, obs)
@@ -398,6 +452,8 @@ def gaussian_pathwise_estimates(policy: Policy, params: Params, obs, f, noise) -
     the book): `grad_theta f(mu_theta(s) + sigma_theta epsilon_i)`, differentiating through the
     sampled action, so `f` must be differentiable. Same layout as `gaussian_score_function_estimates`."""
     from jax.flatten_util import ravel_pytree
+
+    _check_gaussian_args(policy, params, f, noise)
 
     def one(eps):
         def f_of_params(p):

@@ -45,7 +45,7 @@ import numpy as np
 import optax
 from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
 
-from utils import checks, estimators
+from utils import checks, estimators, validate
 from utils.envs import Environment, make
 from utils.kl import categorical_kl
 from utils.policies import mlp_apply, mlp_softmax
@@ -234,6 +234,8 @@ def importance_ratio(
     log_prob: Float[Array, " B"], old_log_prob: Float[Array, " B"]
 ) -> Float[Array, " B"]:
     """The ratio `w_h(θ) = π_θ(a_h|s_h) / π^k(a_h|s_h)`, from log-probabilities."""
+    validate.check_same_shape(("log_prob", validate.as_float_array("log_prob", log_prob)),
+                              ("old_log_prob", validate.as_float_array("old_log_prob", old_log_prob)))
     return jnp.exp(log_prob - old_log_prob)
 
 
@@ -245,6 +247,9 @@ def clipped_surrogate(
     For `A > 0` it equals `w A` up to `w = 1+ε` and is flat beyond; for `A < 0`
     it equals `w A` down to `w = 1−ε` and is flat below.
     """
+    ratio, advantage = validate.as_float_array("ratio", ratio), validate.as_float_array("advantage", advantage)
+    validate.check_broadcastable(("ratio", ratio), ("advantage", advantage))
+    validate.check_in_range("clip_eps", clip_eps, 0.0, 1.0, inclusive=False)
     return jnp.minimum(ratio * advantage, jnp.clip(ratio, 1.0 - clip_eps, 1.0 + clip_eps) * advantage)
 
 
@@ -255,11 +260,25 @@ def ppo_clip_objective(
     clip_eps: float = 0.2,
 ) -> Float[Array, ""]:
     """Sample mean of the clipped surrogate (eq-ppo-clip) over a batch of `(s_h, a_h)` drawn from `π^k`."""
+    validate.check_same_shape(("log_prob", validate.as_float_array("log_prob", log_prob)),
+                              ("old_log_prob", validate.as_float_array("old_log_prob", old_log_prob)),
+                              ("advantage", validate.as_float_array("advantage", advantage)))
+    validate.check_in_range("clip_eps", clip_eps, 0.0, 1.0, inclusive=False)
     return jnp.mean(clipped_surrogate(importance_ratio(log_prob, old_log_prob), advantage, clip_eps))
 
 
 def _log_prob_of(logits: Float[Array, "B A"], action: Int[Array, " B"]) -> Float[Array, " B"]:
     return jnp.take_along_axis(jax.nn.log_softmax(logits), action[:, None], axis=-1)[:, 0]
+
+
+def _check_penalty_args(logits, old_logits, action, advantage, kl_coef) -> None:
+    """The penalty objectives' arguments: logits (B, A), actions and advantages (B,), β ≥ 0."""
+    dims = {}
+    validate.as_float_array("logits", logits, "B A", dims)
+    validate.as_float_array("old_logits", old_logits, "B A", dims)
+    validate.as_int_array("action", action, "B", dims)
+    validate.as_float_array("advantage", advantage, "B", dims)
+    validate.check_in_range("kl_coef", kl_coef, 0.0, None)
 
 
 def kl_penalty_objective(
@@ -280,6 +299,7 @@ def kl_penalty_objective(
     does not have this property.) `logits`/`old_logits` are those of `π_θ`/`π^k`
     at the sampled states.
     """
+    _check_penalty_args(logits, old_logits, action, advantage, kl_coef)
     ratio = importance_ratio(_log_prob_of(logits, action), _log_prob_of(old_logits, action))
     return jnp.mean(ratio * advantage - kl_coef * categorical_kl(old_logits, logits))
 
@@ -302,6 +322,7 @@ def sampled_kl_penalty_objective(
     β is (`one_state_maximiser`). A large β then pulls `π_θ` towards those
     frequencies, not towards `π^k`. Same signature as `kl_penalty_objective`.
     """
+    _check_penalty_args(logits, old_logits, action, advantage, kl_coef)
     log_prob = _log_prob_of(logits, action)
     ratio = importance_ratio(log_prob, _log_prob_of(old_logits, action))
     return jnp.mean(ratio * advantage + kl_coef * log_prob)
@@ -312,6 +333,9 @@ def unclipped_objective(
 ) -> Float[Array, ""]:
     """`mean_h w_h(θ) A_h`: the importance-sampled surrogate of TRPO (eq-trpo-importance-surrogate)
     with neither clip nor penalty (`loss="unclipped"`; the penalty form with β = 0)."""
+    validate.check_same_shape(("log_prob", validate.as_float_array("log_prob", log_prob)),
+                              ("old_log_prob", validate.as_float_array("old_log_prob", old_log_prob)),
+                              ("advantage", validate.as_float_array("advantage", advantage)))
     return jnp.mean(importance_ratio(log_prob, old_log_prob) * advantage)
 
 
@@ -319,6 +343,8 @@ def approx_kl(log_prob: Float[Array, " B"], old_log_prob: Float[Array, " B"]) ->
     """CleanRL's `approx_kl`: `mean((w − 1) − log w)` over the batch, an estimate of
     `KL(π^k ‖ π_θ)` on samples from `π^k` that is non-negative term by term
     (Schulman's "k3" estimator, http://joschu.net/blog/kl-approx.html)."""
+    validate.check_same_shape(("log_prob", validate.as_float_array("log_prob", log_prob)),
+                              ("old_log_prob", validate.as_float_array("old_log_prob", old_log_prob)))
     log_ratio = log_prob - old_log_prob
     return jnp.mean(jnp.expm1(log_ratio) - log_ratio)
 
@@ -327,6 +353,7 @@ def clip_fraction(
     log_prob: Float[Array, " B"], old_log_prob: Float[Array, " B"], clip_eps: float
 ) -> Float[Array, ""]:
     """CleanRL's `clipfrac`: the share of samples with `|w_h(θ) − 1| > ε`."""
+    validate.check_in_range("clip_eps", clip_eps, 0.0, None)
     return jnp.mean(jnp.abs(importance_ratio(log_prob, old_log_prob) - 1.0) > clip_eps)
 
 
@@ -335,6 +362,9 @@ def adaptive_kl_coef(
 ) -> Float[Array, ""]:
     """Schulman et al. (2017)'s rule (eq-ppo-adaptive-kl): halve β when the measured KL
     is below `kl_target/1.5`, double it when above `1.5 * kl_target`, else keep it."""
+    validate.check_broadcastable(("kl_coef", validate.as_float_array("kl_coef", kl_coef)),
+                                 ("kl", validate.as_float_array("kl", kl)))
+    validate.check_in_range("kl_target", kl_target, 0.0, None, inclusive=(False, True))
     return jnp.where(
         kl < kl_target / 1.5, kl_coef / 2, jnp.where(kl > kl_target * 1.5, kl_coef * 2, kl_coef)
     )
@@ -342,7 +372,8 @@ def adaptive_kl_coef(
 
 def in_kl_band(kl, kl_target: float):
     """Whether each KL lies in the adaptive rule's band `[d_targ/1.5, 1.5 d_targ]`, where β is kept."""
-    kl = jnp.asarray(kl)
+    kl = validate.as_float_array("kl", kl)
+    validate.check_in_range("kl_target", kl_target, 0.0, None, inclusive=(False, True))
     return (kl >= kl_target / 1.5) & (kl <= 1.5 * kl_target)
 
 
@@ -367,6 +398,12 @@ def gae(
     reset), so the estimate bootstraps at a time-limit truncation but not at a
     termination, and is cut at every episode end (`done`) and after the last step.
     """
+    validate.check_same_shape(*((name, convert(name, x)) for name, x, convert in (
+        ("rewards", rewards, validate.as_float_array), ("values", values, validate.as_float_array),
+        ("next_values", next_values, validate.as_float_array), ("terminated", terminated, validate.as_bool_array),
+        ("done", done, validate.as_bool_array))))
+    validate.check_in_range("gamma", gamma, 0.0, 1.0)
+    validate.check_in_range("gae_lambda", gae_lambda, 0.0, 1.0)
     time_last = lambda x: jnp.moveaxis(jnp.asarray(x), 0, -1)  # noqa: E731
     advantages = estimators.gae(
         *map(time_last, (rewards, values, next_values, terminated, done)), gamma, gae_lambda
@@ -430,6 +467,20 @@ def ppo_epochs(
     which epochs were applied. With `num_minibatches=1` and `optax.sgd(η)` this is
     plain gradient descent on the loss: `num_epochs` steps `θ ← θ − η ∇loss(θ)`.
     """
+    validate.check_key("key", key)
+    validate.check_callable("loss_fn", loss_fn)
+    if not hasattr(optimizer, "update"):
+        raise TypeError(f"`optimizer` must be an optax.GradientTransformation, got {type(optimizer).__name__}")
+    validate.check_int("num_epochs", num_epochs, 1)
+    validate.check_int("num_minibatches", num_minibatches, 1)
+    if stop is not None:
+        validate.check_callable("stop", stop)
+    leaves = jax.tree_util.tree_leaves(batch)
+    if not leaves or any(jnp.ndim(x) == 0 or jnp.shape(x)[0] != jnp.shape(leaves[0])[0] for x in leaves):
+        raise ValueError("`batch` must be a pytree of arrays sharing a leading axis B, got leading sizes "
+                         f"{[jnp.shape(x)[:1] for x in leaves]}")
+    if jnp.shape(leaves[0])[0] % num_minibatches:
+        raise ValueError(f"`num_minibatches` = {num_minibatches} must divide the batch size {jnp.shape(leaves[0])[0]}")
     batch_size = jax.tree_util.tree_leaves(batch)[0].shape[0]
     grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
 
@@ -800,9 +851,13 @@ def one_state_maximiser(
     derivative (`jax.grad`) pin it down to float32 precision. Compiled once per
     `objective`.
     """
-    pi_k = jnp.asarray(pi_k, jnp.float32)
-    actions = jnp.asarray(actions, jnp.int32)
-    advantages = jnp.asarray(advantages, jnp.float32)
+    validate.check_callable("objective", objective)
+    pi_k = validate.as_float_array("pi_k", pi_k, "2")
+    validate.check_probabilities("pi_k", pi_k)
+    dims = {}
+    actions = jnp.asarray(validate.as_int_array("actions", actions, "N", dims), jnp.int32)
+    advantages = jnp.asarray(validate.as_float_array("advantages", advantages, "N", dims), jnp.float32)
+    validate.check_in_range("kl_coef", kl_coef, 0.0, None)
     if pi_k.shape != (2,) or actions.ndim != 1 or advantages.shape != actions.shape:
         raise ValueError("one_state_maximiser needs pi_k of shape (2,) and actions, advantages of the same shape (N,)")
     return _one_state_maximiser(objective, pi_k, actions, advantages, jnp.float32(kl_coef))
@@ -841,6 +896,10 @@ def penalty_maximiser(weights, gains, kl_coef: float):
     the sampled actions it is that of the sampled form. On a batch,
     `g(a) = (1/N) Σ_{i: a_i = a} A_i / π^k(a)`.
     """
+    dims = {}
+    validate.check_probabilities("weights", validate.as_float_array("weights", weights, "A", dims))
+    validate.as_float_array("gains", gains, "A", dims)
+    validate.check_in_range("kl_coef", kl_coef, 0.0, None, inclusive=(False, True))
     w, g = np.asarray(weights, np.float64), np.asarray(gains, np.float64)
     if kl_coef <= 0 or np.any(w <= 0) or abs(w.sum() - 1) > 1e-9:
         raise ValueError("penalty_maximiser needs kl_coef > 0 and positive weights summing to 1")
@@ -867,6 +926,12 @@ def check_penalty_keeps_policy_near(
     maximiser tends to the batch's action frequencies (0.3, 0.7), at a KL of 0.087
     from π^k, as β grows. Resolution: a KL from π^k above `tolerance` at the largest β.
     """
+    validate.check_callable("objective", objective)
+    coefs = validate.as_float_array("kl_coefs", kl_coefs, "K")
+    if not validate.is_traced(coefs) and not bool(jnp.all(coefs > 0)):
+        raise ValueError(f"`kl_coefs` must be positive, got {list(map(float, coefs))}")
+    validate.check_in_range("tolerance", tolerance, 0.0, None, inclusive=(False, True))
+    validate.check_instance("what", what, str)
     p = np.asarray(ONE_STATE_PI_K, np.float64)
     kls = []
     for beta in kl_coefs:
@@ -902,6 +967,15 @@ def kl_penalty_runs(
     Returns the per-update metrics with leading axes "settings seeds updates";
     `metrics.kl_coef` is the β used in each iteration (β_k) and `metrics.kl` the exact
     per-state KL between consecutive policies (KL_k)."""
+    dims = {}
+    coefs = validate.as_float_array("kl_coefs", kl_coefs, "K", dims)
+    targets = validate.as_float_array("kl_targets", kl_targets, "K", dims)
+    if not bool(jnp.all(coefs >= 0)) or not bool(jnp.all(targets >= 0)):
+        raise ValueError("`kl_coefs` and `kl_targets` must be non-negative (a target of 0 keeps β fixed)")
+    validate.check_int("n_seeds", n_seeds, 1)
+    validate.check_callable("rule", rule)
+    if budget is not None:
+        validate.check_instance("budget", budget, dict, "dict of PPOConfig fields")
     budget = CHAPTER_BUDGET if budget is None else budget
     ppo = make_ppo(PPOConfig(loss="kl_penalty", adaptive_kl=False, **budget))
     n_updates = ppo.config.num_updates
@@ -927,6 +1001,12 @@ def stress_runs(loss: str, target_kls=(None,), n_seeds: int = 4) -> UpdateMetric
     early stopping), all in one compiled program (the threshold lives in the training state).
 
     Returns the per-update metrics with leading axes "settings seeds updates"."""
+    if loss not in LOSSES:
+        raise ValueError(f"`loss` must be one of {LOSSES}, got {loss!r}")
+    for t in target_kls:
+        if t is not None:
+            validate.check_in_range("target_kls", t, 0.0, None, inclusive=(False, True))
+    validate.check_int("n_seeds", n_seeds, 1)
     ppo = make_ppo(PPOConfig(loss=loss, target_kl=math.inf, **STRESS_BUDGET))
     n_updates = ppo.config.num_updates
     thresholds = jnp.asarray([math.inf if t is None else t for t in target_kls], jnp.float32)
@@ -941,6 +1021,9 @@ def stress_runs(loss: str, target_kls=(None,), n_seeds: int = 4) -> UpdateMetric
 
 def final_return(metrics: UpdateMetrics, last: int = 8) -> np.ndarray:
     """Per seed: the mean training return over the last `last` iterations (NaN-aware)."""
+    if not hasattr(metrics, "episode_return"):
+        raise TypeError(f"`metrics` must be UpdateMetrics (with an episode_return field), got {type(metrics).__name__}")
+    validate.check_int("last", last, 1)
     return np.nanmean(np.asarray(metrics.episode_return)[..., -last:], axis=-1)
 
 
@@ -953,6 +1036,10 @@ def check_holds_under_stress(metrics: UpdateMetrics, *, min_return: float = 400.
     The clipped objective passes on `stress_runs("clip")`; the unclipped surrogate
     (`stress_runs("unclipped")`), PPO without clipping, is rejected on both counts.
     Resolution: a seed ending below `min_return`, or a median approx_kl above `max_approx_kl`."""
+    validate.check_instance("metrics", metrics, UpdateMetrics, "UpdateMetrics")
+    validate.check_in_range("min_return", min_return)
+    validate.check_in_range("max_approx_kl", max_approx_kl, 0.0, None, inclusive=(False, True))
+    validate.check_instance("what", what, str)
     final = final_return(metrics)
     checks.greater(final.min(), min_return, what=f"{what}: every seed's final return at least {min_return:g}")
     median_kl = float(np.median(np.asarray(metrics.approx_kl)))
@@ -972,6 +1059,12 @@ def check_early_stopping(metrics: UpdateMetrics, target_kl: float, update_epochs
     update's KL overshoots the target by what the last epoch adds.)
 
     Early stopping that never stops is rejected on both counts. Resolution: one update."""
+    validate.check_instance("metrics", metrics, UpdateMetrics, "UpdateMetrics")
+    validate.check_in_range("target_kl", target_kl, 0.0, None, inclusive=(False, True))
+    validate.check_int("update_epochs", update_epochs, 1)
+    validate.check_in_range("factor", factor, 0.0, None, inclusive=(False, True))
+    validate.check_in_range("fraction", fraction, 0.0, 1.0)
+    validate.check_instance("what", what, str)
     epochs = np.asarray(metrics.epochs)
     checks.fraction_at_least(epochs < update_epochs, 0.5, what=f"{what}: fired (fewer than {update_epochs} epochs)")
     kl = np.asarray(metrics.kl)
@@ -992,6 +1085,10 @@ def check_adaptive_band(kl, kl_target: float, *, in_band: float = 0.15,
     extreme, and the KL stays on one side: rejected. So is the annealed-learning-rate
     artefact, where the KL is below the band in most updates whatever β is.
     Resolution: one update."""
+    kl = validate.as_float_array("kl", kl)
+    validate.check_in_range("kl_target", kl_target, 0.0, None, inclusive=(False, True))
+    validate.check_in_range("in_band", in_band, 0.0, 1.0)
+    validate.check_instance("what", what, str)
     kl = np.asarray(kl)
     below, above = float(np.mean(kl < kl_target / 1.5)), float(np.mean(kl > 1.5 * kl_target))
     checks.fraction_at_least(kl >= kl_target / 1.5, 0.5, what=f"{what}: at least half the updates not below the band")

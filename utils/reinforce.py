@@ -74,10 +74,11 @@ import jax.numpy as jnp
 import optax
 from jaxtyping import Array, Float, PRNGKeyArray
 
+from utils import validate
 from utils.envs import make
 from utils.envs.cartpole import N_ACTIONS, OBS_DIM
 from utils.estimators import gae
-from utils.policies import Policy, mlp_apply, mlp_init, mlp_softmax
+from utils.policies import Policy, check_params, mlp_apply, mlp_init, mlp_softmax
 from utils.rollouts import Trajectory, rollout
 
 
@@ -168,6 +169,7 @@ def gradient_weights(
     `Â_t + V̂(s_t)`, the bootstrapped λ-return.
     """
     _check_config(config)
+    validate.check_instance("traj", traj, Trajectory, "utils.rollouts.Trajectory")
     lam = config.gae_lambda if config.use_baseline else 1.0
     adv = gae(traj.rewards, values, next_values, traj.terminated, traj.truncated, config.gamma, lam)
     return adv, adv + values
@@ -182,6 +184,14 @@ def surrogate(policy: Policy, params, traj: Trajectory, weights: Float[Array, "N
     are held fixed. Its value is not `J(θ)` and is not comparable between
     batches: it is not a loss whose value means anything.
     """
+    # Static checks (types, structure, shapes): this runs inside the jitted trainer.
+    validate.check_instance("policy", policy, Policy, "utils.policies.Policy")
+    check_params(policy, params)
+    validate.check_instance("traj", traj, Trajectory, "utils.rollouts.Trajectory")
+    weights = validate.as_float_array("weights", weights)
+    if jnp.shape(weights) != jnp.shape(traj.rewards):
+        raise ValueError(f"`weights` must have shape (N, T) = {jnp.shape(traj.rewards)}, one per step of `traj`, "
+                         f"got shape {jnp.shape(weights)}")
     log_probs = jax.vmap(jax.vmap(policy.log_prob, (None, 0, 0)), (None, 0, 0))(params, traj.obs, traj.actions)
     return jnp.sum(log_probs * jax.lax.stop_gradient(weights)) / log_probs.shape[0]
 
@@ -298,6 +308,7 @@ def make_train(config: ReinforceConfig = ReinforceConfig()):
 def train_seeds(key: PRNGKeyArray, n_seeds: int, config: ReinforceConfig = ReinforceConfig()) -> TrainOutput:
     """Train `n_seeds` independent runs at once (`jit` of `vmap` of `train`);
     every output has a leading axis "n_seeds"."""
+    validate.check_key("key", key)
     if isinstance(n_seeds, bool) or not isinstance(n_seeds, int) or n_seeds < 1:
         raise ValueError(f"n_seeds must be a positive int, got {n_seeds!r}")
     train = make_train(config)
@@ -308,7 +319,8 @@ def improvement(episode_return: Float[Array, "seeds U"], n: int = 5) -> Float[Ar
     """Each seed's mean episode return over its last `n` updates divided by that over its first `n`
     (updates in which no episode ended, nan, are skipped): the chapter's "every seed improves
     several times over" is `improvement(out.metrics.episode_return).min() > 3`."""
-    r = jnp.asarray(episode_return)
+    r = validate.as_float_array("episode_return", episode_return)
+    validate.check_int("n", n, 1)
     if r.ndim != 2 or not 1 <= n <= r.shape[1]:
         raise ValueError(f"episode_return must be (seeds, updates) with at least n = {n} updates, got shape {r.shape}")
     return jnp.nanmean(r[:, -n:], axis=1) / jnp.nanmean(r[:, :n], axis=1)
@@ -316,4 +328,5 @@ def improvement(episode_return: Float[Array, "seeds U"], n: int = 5) -> Float[Ar
 
 def policy_of(config: ReinforceConfig = ReinforceConfig()):
     """The `utils.policies.Policy` that `make_train(config)` trains (to run or animate it)."""
+    _check_config(config)
     return mlp_softmax(OBS_DIM, N_ACTIONS, config.hidden)

@@ -23,6 +23,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
 
+from utils import validate
 from utils.envs import tabular
 from utils.envs.cartpole import TimeStep
 from utils.envs.tabular import TabularMDP
@@ -75,6 +76,13 @@ def rollout(
     Returns the `Trajectory` ("N n_steps") and the environment state and
     observation to continue from.
     """
+    # Static checks only (types, shapes): `rollout` runs inside the trainers' `jit`.
+    validate.check_key("key", key)
+    validate.check_instance("policy", policy, Policy, "utils.policies.Policy")
+    validate.check_callable("step_fn", step_fn)
+    n_steps = validate.check_int("n_steps", n_steps, 1)
+    if value_fn is not None:
+        validate.check_callable("value_fn", value_fn)
 
     def one_step(carry, step_key):
         env_state, obs = carry
@@ -151,8 +159,10 @@ def sample_trajectories(
     `s_0 ∼ μ`, `a_h ∼ π_θ(·|s_h)`, `r_h = r(s_h, a_h)`, `s_{h+1} ∼ P(·|s_h, a_h)`;
     `obs` holds the integer states, `terminated` is set at the last step.
     """
+    validate.check_key("key", key)
     if not isinstance(mdp, TabularMDP):
         raise TypeError(f"mdp must be a TabularMDP (utils.envs.tabular), got {type(mdp).__name__}")
+    validate.check_instance("policy", policy, Policy, "utils.policies.Policy")
     check_params(policy, params)
     return _sample_trajectories(key, mdp, policy, params, _check_n(n, "n"))
 
@@ -178,6 +188,8 @@ def sample_env(
     episodes auto-reset, so one row holds several episodes. "n_envs n_steps"."""
     if not (hasattr(env, "reset") and hasattr(env, "step")):
         raise TypeError(f"env must be a utils.envs.Environment, got {type(env).__name__}")
+    validate.check_key("key", key)
+    validate.check_instance("policy", policy, Policy, "utils.policies.Policy")
     check_params(policy, params)
     return _sample_env(key, env, policy, params, _check_n(n_envs, "n_envs"), _check_n(n_steps, "n_steps"))
 
@@ -190,6 +202,8 @@ def episode_returns(traj: Trajectory) -> tuple[Float[Array, " E"], Bool[Array, "
     that began before the rollout only counts its rewards inside it, so pass
     rollouts that start from resets when exact returns matter.
     """
+    validate.check_instance("traj", traj, Trajectory, "utils.rollouts.Trajectory")
+    validate.check_shape("traj.rewards", traj.rewards, "N H")
     done = traj.terminated | traj.truncated
 
     def scan_row(rewards, done):

@@ -67,7 +67,8 @@ import optax
 from jax.flatten_util import ravel_pytree
 from jaxtyping import Array, Bool, Float, PRNGKeyArray
 
-from utils import checks, exact
+from utils import checks, exact, validate
+from utils.policies import Policy, check_params
 from utils.envs import make
 from utils.envs.tabular import TabularMDP, tabular_mdp
 from utils.envs.cartpole import N_ACTIONS, OBS_DIM
@@ -183,6 +184,10 @@ def surrogate_objective(
     """`L(theta) = mean_t [ pi_theta(a_t|s_t) / pi^k(a_t|s_t) A_t ]`: the gain
     `E_{a ~ pi_theta(s_t)}[A(s_t, a)]` importance-sampled with the actions of `pi^k`.
     Its gradient at `theta^k` is the policy gradient estimate."""
+    # Static checks only: this is the loss inside the jitted trainer.
+    validate.check_same_shape(("log_prob_new", validate.as_float_array("log_prob_new", log_prob_new)),
+                              ("log_prob_old", validate.as_float_array("log_prob_old", log_prob_old)),
+                              ("advantages", validate.as_float_array("advantages", advantages)))
     return jnp.mean(jnp.exp(log_prob_new - log_prob_old) * advantages)
 
 
@@ -269,6 +274,7 @@ def trpo_step(
     for name, fn in (("surrogate_fn", surrogate_fn), ("kl_fn", kl_fn)):
         if not callable(fn):
             raise TypeError(f"`{name}` must be a function of the flat parameters, got {type(fn).__name__}")
+    theta = validate.as_float_array("theta", theta)
     if not hasattr(theta, "ndim") or theta.ndim != 1:
         raise ValueError(
             f"`theta` must be a flat parameter vector (D,), got shape {getattr(theta, 'shape', None)} "
@@ -367,6 +373,7 @@ def trpo_tabular(
     if not isinstance(mdp, TabularMDP):
         raise TypeError(f"`mdp` must be a TabularMDP (utils.envs.tabular), got {type(mdp).__name__}")
     shape = (mdp.n_states, mdp.n_actions)
+    validate.as_float_array("theta_init", theta_init)
     if tuple(jnp.shape(theta_init)) != shape:
         raise ValueError(
             f"`theta_init` must have shape (S, A) = {shape} for the tabular softmax, got {tuple(jnp.shape(theta_init))}"
@@ -374,6 +381,8 @@ def trpo_tabular(
     check_delta(delta)
     check_damping(damping)
     _check_fraction(backtrack_coef, "backtrack_coef")
+    validate.check_key("key", key)
+    validate.check_in_range("kl_multiplier", kl_multiplier, 0.0, None, inclusive=(False, True))
     return _trpo_tabular(
         mdp, jnp.asarray(theta_init, jnp.float32), delta,
         check_positive_int(n_iterations, "n_iterations"), check_positive_int(n_trajectories, "n_trajectories"),
@@ -407,7 +416,25 @@ def improvement_bound_terms(mdp: TabularMDP, pi: Float[Array, "*H S A"], pi_new:
 
     The maxima run over every time step and every state, reachable or not, as
     in the theorem. Jittable and `vmap`-able over pairs of policies."""
+    _check_policy_tables(mdp, pi=pi, pi_new=pi_new)
     return _improvement_bound_terms(mdp, pi, pi_new)
+
+
+def _check_policy_tables(mdp, **tables) -> None:
+    validate.check_instance("mdp", mdp, TabularMDP, "utils.envs.tabular.TabularMDP")
+    for name, table in tables.items():
+        validate.as_float_array(name, table, f"*H {mdp.n_states} {mdp.n_actions}")
+
+
+def _check_terms(terms) -> None:
+    validate.check_instance("terms", terms, ImprovementBoundTerms, "ImprovementBoundTerms (improvement_bound_terms)")
+
+
+def _check_theta(mdp, theta, name: str):
+    _check_policy_tables(mdp)
+    theta = validate.as_float_array(name, theta, f"{mdp.n_states} {mdp.n_actions}")
+    validate.check_finite(name, theta)
+    return theta
 
 
 @jax.jit
@@ -428,6 +455,7 @@ def improvement_bound_coefficient(terms: ImprovementBoundTerms, form: str = "kl"
     """The penalty coefficient of eq-trpo-monotonic-improvement: `2 H (H - 1) ||A^pi||_inf`
     for the squared total variation (`form="tv"`), half that, `H (H - 1) ||A^pi||_inf`,
     for the KL divergence (`form="kl"`, by Pinsker's inequality)."""
+    _check_terms(terms)
     if form not in ("tv", "kl"):
         raise ValueError(f"`form` must be 'tv' or 'kl', got {form!r}")
     c = terms.horizon * (terms.horizon - 1) * terms.advantage_max
@@ -443,6 +471,11 @@ def monotonic_improvement_bound(terms: ImprovementBoundTerms, form: str = "kl",
 
     with `C = coefficient(terms)`, by default `improvement_bound_coefficient(terms, form)`.
     (Tests pass other coefficients to show that a smaller one is not a bound.)"""
+    _check_terms(terms)
+    if form not in ("tv", "kl"):
+        raise ValueError(f"`form` must be 'tv' or 'kl', got {form!r}")
+    if coefficient is not None:
+        validate.check_callable("coefficient", coefficient)
     c = improvement_bound_coefficient(terms, form) if coefficient is None else coefficient(terms)
     distance = terms.tv_max ** 2 if form == "tv" else terms.kl_max
     return terms.surrogate - c * distance
@@ -452,6 +485,13 @@ def check_improvement_bound(terms: ImprovementBoundTerms, bound: Float[Array, "*
                             atol: float = 1e-5) -> checks.Check:
     """`J(pi_new) - J(pi) >= bound - atol` for every pair in `terms` (exact numbers, so the
     tolerance `atol` covers only float32 rounding). One violated pair fails the check."""
+    _check_terms(terms)
+    bound = validate.as_float_array("bound", bound)
+    if np.shape(bound) != np.shape(terms.improvement):
+        raise ValueError(f"`bound` must have the shape of `terms.improvement` {np.shape(terms.improvement)}, "
+                         f"got shape {np.shape(bound)}")
+    validate.check_instance("what", what, str)
+    validate.check_in_range("atol", atol, 0.0, None)
     improvement = np.asarray(terms.improvement).reshape(-1)
     bound = np.asarray(bound).reshape(-1)
     return checks.fraction_at_least(improvement >= bound - atol, 1.0, what=what)
@@ -475,6 +515,7 @@ def improvement_bound_example(H: int, advantage_max: float = 1.0):
     Returns `(mdp, policies)`, `policies(d) -> (pi, pi_new)` as "S A" tables.
     """
     H = check_positive_int(H, "H")
+    validate.check_in_range("advantage_max", advantage_max, 0.0, None, inclusive=(False, True))
     P = [[[1.0, 0.0], [0.0, 1.0]], [[0.0, 1.0], [0.0, 1.0]]]
     r = [[0.0, float(advantage_max)], [0.0, -float(advantage_max)]]
     mdp = tabular_mdp([1.0, 0.0], P, r, H=H)
@@ -493,6 +534,7 @@ def exact_natural_step(mdp: TabularMDP, theta_k: Float[Array, "S A"], delta: flo
     exact gradient and Fisher information at `theta_k` (pseudo-inverse: the softmax is
     unchanged by adding a constant to a state's logits), scaled to `1/2 s^T F s = delta`,
     `s = sqrt(2 delta / g^T x) x` (eq-trpo-natural-step)."""
+    theta_k = _check_theta(mdp, theta_k, "theta_k")
     check_delta(delta)
     g = exact.exact_gradient(mdp, theta_k).ravel()
     F = exact.fisher_information(mdp, theta_k)
@@ -517,7 +559,11 @@ def bound_maximising_fraction(mdp: TabularMDP, theta_k: Float[Array, "S A"], ste
     """The step that maximises the lower bound eq-trpo-monotonic-improvement (KL form),
     as a fraction `t*` of `step`, found on a grid of `n_grid` fractions in [0, 1]; with the
     bound, the true improvement and the trajectory KL along the way (all exact)."""
+    theta_k = _check_theta(mdp, theta_k, "theta_k")
+    step = _check_theta(mdp, step, "step")
     n_grid = check_positive_int(n_grid, "n_grid")
+    if coefficient is not None:
+        validate.check_callable("coefficient", coefficient)
     return _bound_along_step(mdp, jnp.asarray(theta_k), jnp.asarray(step), n_grid, coefficient)
 
 
@@ -546,6 +592,9 @@ def check_bound_forces_small_steps(along: BoundAlongStep, *, at_most: float = 0.
     2. at TRPO's full step the bound is negative: it certifies no improvement;
     3. yet TRPO's step improves `J` by more than `factor` times what the bound guarantees
        at its own best step."""
+    validate.check_instance("along", along, BoundAlongStep, "BoundAlongStep (bound_maximising_fraction)")
+    validate.check_in_range("at_most", at_most, 0.0, 1.0, inclusive=(False, True))
+    validate.check_in_range("factor", factor, 0.0, None, inclusive=(False, True))
     best = np.atleast_1d(np.asarray(along.best))
     bound = np.asarray(along.bound).reshape(best.size, -1)
     improvement = np.asarray(along.improvement).reshape(best.size, -1)
@@ -581,6 +630,12 @@ def sampled_kl_curvature(policy, params, obs, actions) -> KLCurvature:
     with the expectation over actions taken exactly. The per-state Hessian equals the
     Fisher matrix for every policy; the log-ratio Hessian does only when the logits are
     linear in the parameters, and its gradient is zero only on average."""
+    validate.check_instance("policy", policy, Policy, "utils.policies.Policy")
+    check_params(policy, params)
+    actions = validate.as_int_array("actions", actions, " n")
+    if jnp.ndim(obs) < 1 or jnp.shape(obs)[0] != actions.shape[0]:
+        raise ValueError(f"`obs` must have a leading axis n = {actions.shape[0]} (one state per action), "
+                         f"got shape {tuple(jnp.shape(obs))}")
     return _sampled_kl_curvature(policy, params, obs, actions)
 
 
@@ -622,6 +677,7 @@ def kl_variance_example(p: float = 1e-3):
     they agree. At state 0, `pi^k` is uniform and `pi_theta` is chosen so that the log-ratio
     of action 1 is that of action 0 minus `KL(pi^k(.|1) || pi_theta(.|1))`: the first
     log-ratio cancels the second on average. Returns `(mdp, theta_k, theta)`, "S A" logits."""
+    validate.check_in_range("p", p, 0.0, 0.5, inclusive=False)
     if not 0.0 < p < 0.5:
         raise ValueError(f"`p` must be in (0, 0.5), got {p!r}")
     P = np.zeros((3, 2, 3))
@@ -650,6 +706,8 @@ def kl_estimator_distributions(mdp: TabularMDP, theta_k: Float[Array, "S A"], th
     """The exact distributions of the log-ratio (eq-trpo-kl-estimator) and per-state
     (eq-trpo-kl-states) single-trajectory estimators, by enumerating every trajectory
     (`utils.exact.enumerate_trajectories`; very small MDPs only)."""
+    theta_k = _check_theta(mdp, theta_k, "theta_k")
+    theta = _check_theta(mdp, theta, "theta")
     traj = exact.enumerate_trajectories(mdp, exact.softmax_policy(theta_k))
     log_pk, log_pt = jax.nn.log_softmax(theta_k, axis=-1), jax.nn.log_softmax(theta, axis=-1)
     log_ratio_terms = log_pk[traj.states, traj.actions] - log_pt[traj.states, traj.actions]
@@ -661,6 +719,13 @@ def kl_estimator_distributions(mdp: TabularMDP, theta_k: Float[Array, "S A"], th
 # ---------------------------------------------------------------------------
 # The chapter's claims about the trust region, as checks
 # ---------------------------------------------------------------------------
+
+
+def _accepted_kls(name: str, kl, accepted) -> np.ndarray:
+    kl = validate.as_float_array(name, kl)
+    accepted = validate.as_bool_array("accepted", accepted)
+    validate.check_same_shape((name, kl), ("accepted", accepted))
+    return np.asarray(kl)[np.asarray(accepted)]
 
 
 def check_tabular_trust_region(exact_kl, accepted, delta: float, *, within: float = 1.25,
@@ -676,7 +741,11 @@ def check_tabular_trust_region(exact_kl, accepted, delta: float, *, within: floa
        region; a KL summed where it should be averaged shrinks them and fails this).
 
     Exact numbers for each step: the first check's resolution is one step."""
-    kl = np.asarray(exact_kl)[np.asarray(accepted, dtype=bool)]
+    kl = _accepted_kls("exact_kl", exact_kl, accepted)
+    check_delta(delta)
+    validate.check_in_range("within", within, 0.0, None, inclusive=(False, True))
+    validate.check_in_range("quantile", quantile, 0.0, 1.0)
+    validate.check_in_range("at_least", at_least, 0.0, None)
     if kl.size == 0:
         raise checks.CheckFailed("no step was accepted: nothing to check")
     inside = checks.fraction_at_least(
@@ -696,7 +765,10 @@ def check_fresh_batch_kl(fresh_kl, accepted, delta: float, *, z: float = 3.0,
        standard errors of the spread over updates; a constraint with half the KL fails);
     2. their median exceeds `at_least * delta` (a KL summed where it should be averaged
        makes the steps tiny and fails)."""
-    kl = np.asarray(fresh_kl)[np.asarray(accepted, dtype=bool)]
+    kl = _accepted_kls("fresh_kl", fresh_kl, accepted)
+    check_delta(delta)
+    validate.check_in_range("z", z, 0.0, None, inclusive=(False, True))
+    validate.check_in_range("at_least", at_least, 0.0, None)
     if kl.size < 2:
         raise checks.CheckFailed(f"only {kl.size} accepted steps: too few to check")
     mean = checks.mean_at_most(kl, delta, z=z, unit="δ",
@@ -744,6 +816,7 @@ def check_config(config: TRPOConfig, name: str = "config") -> TRPOConfig:
 
 def policy_of(config: TRPOConfig = TRPOConfig()):
     """The `utils.policies.Policy` that `make_train(config)` trains (to run or animate it)."""
+    check_config(config)
     return mlp_softmax(OBS_DIM, N_ACTIONS, tuple(config.hidden))
 
 
@@ -757,6 +830,7 @@ def make_train(config: TRPOConfig = TRPOConfig(), kl_multiplier: float = 1.0):
     `Metrics.fresh_kl` always measures the KL at its right scale.
     """
     check_config(config)
+    validate.check_in_range("kl_multiplier", kl_multiplier, 0.0, None, inclusive=(False, True))
     env = make("CartPole-v1", max_episode_steps=config.max_episode_steps)
     policy = policy_of(config)
     value_sizes = (OBS_DIM, *config.hidden, 1)
@@ -882,6 +956,7 @@ def make_train(config: TRPOConfig = TRPOConfig(), kl_multiplier: float = 1.0):
 def train_seeds(key: PRNGKeyArray, n_seeds: int, config: TRPOConfig = TRPOConfig()) -> TrainOutput:
     """Train `n_seeds` independent runs at once (`jit` of `vmap` of `train`);
     every output has a leading axis "n_seeds"."""
+    validate.check_key("key", key)
     n_seeds = check_positive_int(n_seeds, "n_seeds")
     train = make_train(config)
     return jax.jit(jax.vmap(train))(jax.random.split(key, n_seeds))

@@ -83,7 +83,7 @@ def make(name: str, **kwargs) -> Environment:
         close = difflib.get_close_matches(str(name), ENV_IDS, n=1)
         hint = f" Did you mean {close[0]!r}?" if close else ""
         raise ValueError(
-            f"unknown environment id {name!r}; the JAX environments are {list(ENV_IDS)}.{hint} "
+            f"`name` must be a JAX environment id: unknown environment id {name!r}; the JAX environments are {list(ENV_IDS)}.{hint} "
             "To run a policy in any gymnasium environment, use "
             "utils.envs.gym_bridge.run_episode_gym(env_id, ...)."
         )

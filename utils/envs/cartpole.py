@@ -29,6 +29,8 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
 
+from utils import validate
+
 OBS_DIM = 4
 N_ACTIONS = 2
 
@@ -81,6 +83,34 @@ class TimeStep(NamedTuple):
     final_obs: Float[Array, "4"]
 
 
+# Argument checks: static only (types, shapes, dtypes), since these functions run
+# inside `jit`, `vmap` and `lax.scan`; they cost nothing once traced.
+
+
+def _check_params(params) -> None:
+    validate.check_instance("params", params, CartPoleParams, "utils.envs.cartpole.CartPoleParams")
+
+
+def _check_physics(physics):
+    return validate.as_float_array("physics", physics, "4")
+
+
+def _check_action(action) -> None:
+    dtype = getattr(action, "dtype", None)
+    if dtype is None and isinstance(action, (bool, int)):
+        return
+    if dtype is None or not (dtype == bool or jnp.issubdtype(dtype, jnp.integer)):
+        raise TypeError(f"`action` must be an int (0 pushes left, 1 pushes right), got {type(action).__name__}"
+                        + (f" of dtype {dtype}" if dtype is not None else ""))
+    if jnp.ndim(action) != 0:
+        raise ValueError(f"`action` must be a scalar (vmap over a batch of environments), "
+                         f"got shape {tuple(jnp.shape(action))}")
+
+
+def _check_state(state) -> None:
+    validate.check_instance("state", state, CartPoleState, "utils.envs.cartpole.CartPoleState (from reset)")
+
+
 def reset(
     key: PRNGKeyArray, params: CartPoleParams = CartPoleParams()
 ) -> tuple[CartPoleState, Float[Array, "4"]]:
@@ -89,6 +119,8 @@ def reset(
     Returns the state and its observation. The physics has JAX's default float
     dtype (float32 unless x64 is enabled).
     """
+    validate.check_key("key", key)
+    _check_params(params)
     key, init_key = jax.random.split(key)
     physics = jax.random.uniform(
         init_key, (OBS_DIM,), minval=-params.reset_bound, maxval=params.reset_bound
@@ -101,6 +133,9 @@ def dynamics(
     physics: Float[Array, "4"], action: Int[Array, ""], params: CartPoleParams = CartPoleParams()
 ) -> Float[Array, "4"]:
     """One Euler step of the cart-pole equations of motion (gymnasium's `step`)."""
+    physics = _check_physics(physics)
+    _check_action(action)
+    _check_params(params)
     x, x_dot, theta, theta_dot = physics
     force = jnp.where(action == 1, params.force_mag, -params.force_mag)
     costheta = jnp.cos(theta)
@@ -125,6 +160,8 @@ def is_terminated(
     physics: Float[Array, "4"], params: CartPoleParams = CartPoleParams()
 ) -> Bool[Array, ""]:
     """The pole is more than 12 degrees from upright or the cart is off the track."""
+    physics = _check_physics(physics)
+    _check_params(params)
     x, _, theta, _ = physics
     return (
         (x < -params.x_threshold)
@@ -142,6 +179,9 @@ def step_no_reset(
     Reward is 1 on every step, the terminating one included; `truncated` is
     set when the episode reaches `max_episode_steps` (gymnasium's `TimeLimit`).
     """
+    _check_state(state)
+    _check_action(action)
+    _check_params(params)
     physics = dynamics(state.physics, action, params)
     t = state.t + 1
     terminated = is_terminated(physics, params)
@@ -160,6 +200,7 @@ def step(
     `obs` are a fresh `reset(state.key)`; `final_obs` keeps the observation
     the action led to.
     """
+    _check_state(state)
     ts = step_no_reset(state, action, params)
     reset_state, reset_obs = reset(state.key, params)
     done = ts.terminated | ts.truncated

@@ -22,6 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import PRNGKeyArray
 
+from utils import validate
 from utils.envs.cartpole import CartPoleParams
 
 
@@ -48,7 +49,8 @@ def make_gym(env_id: str, **kwargs) -> gym.Env:
     except gym.error.UnregisteredEnv as err:
         close = difflib.get_close_matches(env_id, list(gym.envs.registry), n=3)
         hint = f" Close registered ids: {close}." if close else ""
-        raise ValueError(f"unknown gymnasium environment id {env_id!r} ({err}).{hint}") from err
+        raise ValueError(f"`env_id` must be a registered gymnasium id: unknown gymnasium environment id "
+                         f"{env_id!r} ({err}).{hint}") from err
 
 
 def _quiet_headless_rendering() -> None:
@@ -80,6 +82,10 @@ def run_episode_gym(
     truncated). An environment without a time limit needs `max_steps`.
     With `render_mode="rgb_array"` the frames are returned for animations.
     """
+    if not isinstance(env_id, str):
+        make_gym(env_id)  # raises the ValueError naming `env_id`
+    validate.check_callable("policy_fn", policy_fn)
+    validate.check_key("key", key)
     if render_mode not in (None, "rgb_array"):
         raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
     if max_steps is not None and (
@@ -128,7 +134,9 @@ def render_cartpole(physics: np.ndarray, params: CartPoleParams = CartPoleParams
     `physics` has shape (T, 4) (rows `(x, x_dot, theta, theta_dot)`, e.g. the
     `state.physics` of a `lax.scan` rollout); returns (T, 400, 600, 3) uint8.
     """
-    physics = np.asarray(physics, dtype=np.float64)
+    physics = np.asarray(validate.as_float_array("physics", physics), dtype=np.float64)
+    validate.check_finite("physics", physics)
+    validate.check_instance("params", params, CartPoleParams, "utils.envs.cartpole.CartPoleParams")
     if physics.ndim != 2 or physics.shape[1] != 4:
         raise ValueError(f"physics must have shape (T, 4), got {physics.shape}")
     _quiet_headless_rendering()

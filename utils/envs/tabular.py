@@ -19,6 +19,8 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
+from utils import validate
+
 _ATOL = 1e-5
 
 
@@ -56,7 +58,8 @@ def tabular_mdp(mu, P, r, H: int) -> TabularMDP:
     r: (S, A)), a probability is negative, `mu` or a row `P[s, a, :]` does not
     sum to 1 (within 1e-5), a reward is not finite, or `H` is not a positive int.
     """
-    mu_np, P_np, r_np = (np.asarray(x, dtype=np.float64) for x in (mu, P, r))
+    mu_np, P_np, r_np = (np.asarray(validate.as_float_array(name, x), dtype=np.float64)
+                         for name, x in (("mu", mu), ("P", P), ("r", r)))
     if isinstance(H, bool):
         raise ValueError(f"H (the horizon) must be a positive int, got {H!r}")
     try:
@@ -135,7 +138,7 @@ def one_state_mdp(rewards=(1.0, 0.0), H: int = 1) -> TabularMDP:
     With two actions a softmax policy is a Bernoulli policy: the setting of the
     chapter's natural-gradient example.
     """
-    rewards = np.asarray(rewards, dtype=np.float64)
+    rewards = np.asarray(validate.as_float_array("rewards", rewards), dtype=np.float64)
     if rewards.ndim != 1 or rewards.size == 0:
         raise ValueError(f"rewards must be a non-empty 1-D sequence, got shape {rewards.shape}")
     A = rewards.size
@@ -145,6 +148,7 @@ def one_state_mdp(rewards=(1.0, 0.0), H: int = 1) -> TabularMDP:
 def random_mdp(key: PRNGKeyArray, n_states: int, n_actions: int, H: int) -> TabularMDP:
     """A random MDP for tests: Dirichlet(1) initial distribution and transition
     rows, rewards uniform on [0, 1)."""
+    validate.check_key("key", key)
     for name, value in (("n_states", n_states), ("n_actions", n_actions), ("H", H)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
             raise ValueError(f"{name} must be a positive int, got {value!r}")
@@ -160,6 +164,9 @@ def random_mdp(key: PRNGKeyArray, n_states: int, n_actions: int, H: int) -> Tabu
 
 def reset(mdp: TabularMDP, key: PRNGKeyArray) -> Int[Array, ""]:
     """Draw the initial state `s_0 ~ mu`."""
+    # Static checks only: this runs inside the jitted samplers.
+    validate.check_instance("mdp", mdp, TabularMDP, "utils.envs.tabular.TabularMDP")
+    validate.check_key("key", key)
     return jax.random.choice(key, mdp.n_states, p=mdp.mu).astype(jnp.int32)
 
 
@@ -167,6 +174,10 @@ def step(
     mdp: TabularMDP, key: PRNGKeyArray, s: Int[Array, ""], a: Int[Array, ""]
 ) -> tuple[Int[Array, ""], Float[Array, ""]]:
     """Take action `a` in state `s`: returns `(s_next ~ P(. | s, a), r(s, a))`."""
+    validate.check_instance("mdp", mdp, TabularMDP, "utils.envs.tabular.TabularMDP")
+    validate.check_key("key", key)
+    validate.as_int_array("s", s, "")
+    validate.as_int_array("a", a, "")
     s_next = jax.random.choice(key, mdp.n_states, p=mdp.P[s, a]).astype(jnp.int32)
     return s_next, mdp.r[s, a]
 

@@ -62,6 +62,14 @@ __all__ = ["latex", "register_names", "register_policy", "register_indices", "La
 
 def assemble(title: str, header: list[str] | str | None, rows: list[tuple[bool, str]]) -> str:
     """The algorithm block: title, caption lines and Input/Output between rules, then numbered rows."""
+    if not isinstance(title, str):
+        raise TypeError(f"`title` must be a str (LaTeX), got {type(title).__name__}")
+    if header is not None and not isinstance(header, str) and not (
+            isinstance(header, (list, tuple)) and all(isinstance(line, str) for line in header)):
+        raise TypeError(f"`header` must be None, a str or a list of str (LaTeX lines), got {header!r:.60}")
+    if not isinstance(rows, (list, tuple)) or not all(
+            isinstance(row, tuple) and len(row) == 2 and isinstance(row[1], str) for row in rows):
+        raise TypeError(f"`rows` must be a list of (numbered, LaTeX) pairs, got {rows!r:.60}")
     lines = [r"\begin{array}{r l}", r"\hline", rf"& {title} \\"]
     if isinstance(header, str):
         header = [header]
@@ -89,6 +97,13 @@ class LatexFunction:
 
     def __init__(self, fn: Callable, names: Mapping[str, str] | None = None, *,
                  policies: Mapping[str, int] | None = None, hide=None, indices=None):
+        if not callable(fn) or not inspect.isfunction(inspect.unwrap(fn)):
+            raise TypeError(f"`fn` must be a function defined with def, got {type(fn).__name__}")
+        names = check_names(names, "names") if names is not None else None
+        policies = check_policies(policies, "policies") if policies is not None else None
+        indices = check_indices(indices, "indices") if indices is not None else None
+        if hide is not None and (isinstance(hide, str) or not all(isinstance(h, str) for h in hide)):
+            raise TypeError(f"`hide` must be a collection of names (str), got {hide!r}")
         functools.update_wrapper(self, fn)
         # The source is that of the innermost function (below e.g. a `jax.jit`); calls
         # still go through `fn`.

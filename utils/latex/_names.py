@@ -117,6 +117,10 @@ def register_policy(name: str, parameter: int = 0) -> None:
     whose argument number `parameter` is its parameter: `pi(theta, s, a)`, `pi(theta)(s, a)`
     and `log_pi(theta, s, a)` then read pi_theta(a | s) and log pi_theta(a | s), `pi(theta, s)`
     reads pi_theta(. | s)."""
+    if not isinstance(name, str) or not name.isidentifier():
+        raise TypeError(f"`name` must be the name (a Python identifier) of the policy callable, got {name!r}")
+    if isinstance(parameter, bool) or not isinstance(parameter, int) or parameter < 0:
+        raise ValueError(f"`parameter` must be a non-negative int (the parameter's position), got {parameter!r}")
     POLICIES.update(check_policies({name: parameter}, "register_policy"))
 
 

@@ -80,10 +80,19 @@ _MODULE_ALIASES = {"jax", "jnp", "np", "numpy", "lax", "math", "optax", "random"
 _SCIENTIFIC = re.compile(r"(-?[0-9.]+)e([+-]?)0*([0-9]+)\Z")
 #: A trailing comment that hides a line of plumbing from the reader (`key, sub = split(key)  # latex: hide`).
 HIDE_MARKER = "# latex: hide"
-#: Width of a caption line, in characters of its source, before it wraps.
-CAPTION_WIDTH = 72
+#: Width of a caption or Input line, in characters shown, before it wraps: 60 italic
+#: characters fill the 688 px column of the book at 1280 px, beside the line numbers.
+CAPTION_WIDTH = 60
 # Index letters for the axes of an array whose indices were not declared.
 _DEFAULT_INDICES = ("i", "j", "k", "l")
+
+
+def _visible_width(tex: str) -> int:
+    """Roughly how many characters `tex` shows: a font command's argument counts by its
+    letters, any other command (a Greek letter, `\\_`) as one."""
+    tex = re.sub(r"\\(?:mathrm|mathit|operatorname|text|textbf|textit)\b", "", tex)
+    tex = re.sub(r"\\[A-Za-z]+|\\.", "x", tex)
+    return len(re.sub(r"[{}_^ ]", "", tex))
 
 
 class AlgorithmRenderer:
@@ -179,9 +188,19 @@ class AlgorithmRenderer:
         """`Input:` from the signature (defaults shown as "(default ...)"), `Output:` from
         the final `return`."""
         rows = []
-        inputs = self.inputs(definition)
-        if inputs:
-            rows.append(r"\textbf{Input: } " + ", ".join(inputs))
+        # A long signature wraps like the caption, so that the box stays as narrow as its text.
+        lines, width = [], 0
+        for text, size in self.inputs(definition):
+            if lines and width + size > CAPTION_WIDTH:
+                lines[-1] += ","
+                lines.append(r"\quad " + text)
+                width = 0
+            elif lines:
+                lines[-1] += ", " + text
+            else:
+                lines.append(r"\textbf{Input: } " + text)
+            width += size + 2
+        rows += lines
         if body and isinstance(body[-1], ast.Return) and body[-1].value is not None:
             value = body[-1].value
             items = value.elts if isinstance(value, ast.Tuple) and value.elts else [value]
@@ -192,7 +211,8 @@ class AlgorithmRenderer:
             rows.append(r"\textbf{Output: } " + ", ".join(self.expr(item).text for item in items))
         return rows
 
-    def inputs(self, definition: ast.FunctionDef) -> list[str]:
+    def inputs(self, definition: ast.FunctionDef) -> list[tuple[str, int]]:
+        """Each shown parameter as (LaTeX, width in source characters)."""
         args = definition.args
         positional = args.posonlyargs + args.args
         defaults = [None] * (len(positional) - len(args.defaults)) + list(args.defaults)
@@ -204,7 +224,7 @@ class AlgorithmRenderer:
             text = self.name(arg.arg)
             if default is not None:
                 text += rf"\ (\text{{default }} {self.expr(default).text})"
-            shown.append(text)
+            shown.append((text, _visible_width(text)))
         return shown
 
     def error(self, node: ast.AST, construct: str, hint: str = "") -> LatexRenderError:
@@ -976,6 +996,8 @@ def check_indices(arrays, argument: str = "indices") -> dict[str, tuple[str, ...
     for name, indices in arrays.items():
         if isinstance(indices, str):
             indices = tuple(indices.split())
+        if not isinstance(indices, (tuple, list)):
+            raise TypeError(f"{argument}[{name!r}] must be a tuple of index names (LaTeX), got {indices!r}")
         if not isinstance(name, str) or not indices or not all(isinstance(i, str) and i for i in indices):
             raise ValueError(f"{argument}[{name!r}] must be a non-empty tuple of index names (LaTeX), got {indices!r}")
         checked[name] = tuple(indices)

@@ -63,7 +63,7 @@ def pi(theta):
 
 
 def kl_div_trajectories(pi, theta_k, theta, trajectories):
-    """Estimate the KL divergence from the trajectory distribution of the old policy pi(theta k) to that of pi(theta), with trajectories sampled from the old policy."""
+    r"""Estimate the KL divergence from the trajectory distribution of the old policy $\pi(\theta_k)$ to that of $\pi(\theta)$, with trajectories sampled from the old policy."""
     pi_k, pi_theta = pi(theta_k), pi(theta)
     total = 0.0
     for tau in trajectories:

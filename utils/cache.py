@@ -1,0 +1,85 @@
+"""JAX's persistent compilation cache: a program compiled once is written to disk
+and read back by later processes instead of being compiled again.
+
+    from utils.cache import enable_compilation_cache
+    enable_compilation_cache()          # before the first jit; the default folder is below
+
+On the book's 2-core CPU machine compiling is most of the time a short training
+run takes (`benchmarks/ppo_cartpole.py`), so the benchmarks enable the cache,
+and the book's executions (`python3 tasks.py book`, the tests' book build and
+nbval) start their kernels with the same settings as environment variables
+(`cache_env`), so a rebuild or a second execution reads what the first one compiled.
+
+The cache is keyed by the program, the JAX and jaxlib versions and the XLA
+flags, so a stale entry is never used; deleting the folder only costs a recompile.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+__all__ = ["CACHE_DIR_ENV", "default_cache_dir", "cache_env", "enable_compilation_cache"]
+
+CACHE_DIR_ENV = "JAX_COMPILATION_CACHE_DIR"
+# JAX caches only programs that took at least a second to compile (the defaults target
+# TPU/GPU programs); on CPU most of the book's programs compile in less, so cache them all.
+_SETTINGS = {
+    "jax_persistent_cache_min_compile_time_secs": 0.0,
+    "jax_persistent_cache_min_entry_size_bytes": 0,
+}
+
+
+def default_cache_dir() -> Path:
+    """`$JAX_COMPILATION_CACHE_DIR` if set; else `.cache/jax` in the book's checkout
+    (where `utils` is installed in editable mode); else `~/.cache/jax`."""
+    if os.environ.get(CACHE_DIR_ENV):
+        return Path(os.environ[CACHE_DIR_ENV])
+    root = Path(__file__).resolve().parents[1]
+    if (root / "pyproject.toml").is_file() and (root / "utils").is_dir():
+        return root / ".cache" / "jax"
+    return Path.home() / ".cache" / "jax"
+
+
+def _check_path(path) -> Path:
+    if path is None:
+        return default_cache_dir()
+    if not isinstance(path, (str, os.PathLike)) or not str(path):
+        raise TypeError(f"path must be a folder name (str or os.PathLike) or None, got {type(path).__name__} {path!r}")
+    return Path(path)
+
+
+def cache_env(path: str | os.PathLike | None = None) -> dict[str, str]:
+    """The environment variables that enable the cache, in folder `path` (default
+    `default_cache_dir()`), in a JAX process started with them (e.g. a Jupyter kernel)."""
+    env = {CACHE_DIR_ENV: str(_check_path(path).resolve())}
+    env.update({name.upper(): repr(value) for name, value in _SETTINGS.items()})
+    return env
+
+
+def enable_compilation_cache(path: str | os.PathLike | None = None) -> Path:
+    """Enable JAX's persistent compilation cache in this process, in folder `path`
+    (default `default_cache_dir()`, created if missing), for every program however fast
+    it compiles. Returns the folder.
+
+    Call it before the first `jax.jit` compile if you can; if something was compiled
+    already, JAX's cache state is reset so that later compiles use this folder.
+    Works with JAX 0.4.30 and later (options missing from a version keep their default).
+    """
+    path = _check_path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ValueError(f"path {str(path)!r} cannot be used as the compilation cache folder: {err}") from err
+    import jax
+    from jax.experimental.compilation_cache import compilation_cache
+
+    jax.config.update("jax_compilation_cache_dir", str(path.resolve()))
+    for name, value in _SETTINGS.items():
+        try:
+            jax.config.update(name, value)
+        except AttributeError:  # an older JAX without this option
+            pass
+    # JAX decides once per process, at the first compile, whether a cache is used;
+    # start that decision over, so that a cache enabled after a compile still works.
+    compilation_cache.reset_cache()
+    return path
