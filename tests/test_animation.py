@@ -58,6 +58,7 @@ def test_animation_frames_and_size():
     # Self-contained: the player's controls load nothing from another host.
     assert "https://" not in html and "font-awesome" not in html and 'class="fa ' not in html
     assert "&#x25B6;" in html  # the play button
+    assert "&#x23" not in html  # no media-control symbols, which many fonts lack
     assert "alt=" not in html  # no alt text unless one is given
     described = animate_cartpole(physics, dpi=40, alt='A "cart" & pole').to_jshtml()
     assert described.count('<img alt="A &quot;cart&quot; &amp; pole" id="_anim_img') == 1

@@ -78,16 +78,18 @@ class CartPoleAnimation(matplotlib.animation.FuncAnimation):
         return html
 
 
+# Built from triangles and bars that common fonts have (DejaVu, Noto, Arial), rather
+# than the media-control symbols of U+23E9..U+23FA, which many systems draw as boxes.
 _PLAYER_SYMBOLS = {
     "fa-minus": "&minus;",
     "fa-plus": "+",
-    "fa-fast-backward": "&#x23EE;",
-    "fa-step-backward": "&#x23F4;&#x2759;",
+    "fa-fast-backward": "&#x2759;&#x25C0;&#x25C0;",
+    "fa-step-backward": "&#x25C0;&#x2759;",
     "fa-play fa-flip-horizontal": "&#x25C0;",
     "fa-play": "&#x25B6;",
-    "fa-pause": "&#x23F8;",
-    "fa-step-forward": "&#x2759;&#x23F5;",
-    "fa-fast-forward": "&#x23ED;",
+    "fa-pause": "&#x2759;&#x2759;",
+    "fa-step-forward": "&#x2759;&#x25B6;",
+    "fa-fast-forward": "&#x25B6;&#x25B6;&#x2759;",
 }
 
 
