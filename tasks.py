@@ -29,6 +29,7 @@ writes them to `requirements-lock.txt` and reinstalls `.venv` to match.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -70,6 +71,7 @@ FLOORS_SKIPPED_TESTS = ["test_build.py", "test_browser.py", "test_slides.py", "t
 FLOORS_SKIPPED_TESTS += [path.name for path in sorted((ROOT / "tests").glob("test_claims_*.py"))]
 
 
+@functools.lru_cache(maxsize=None)
 def compilation_cache_env() -> dict[str, str]:
     """JAX's persistent compilation cache for every process the tasks start (the book's
     kernels, pytest, nbval), in .cache/jax: what the book build compiled, nbval and a

@@ -56,6 +56,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
 
+from utils import validate
 from utils.policies import Policy, check_params
 
 __all__ = [
@@ -108,12 +109,8 @@ def check_damping(damping, name: str = "damping") -> None:
 
 
 def check_positive_int(value, name: str) -> int:
-    """Raise a ValueError unless `value` is a Python int >= 1 (a static size)."""
-    if isinstance(value, bool) or not isinstance(value, (numbers.Integral, np.integer)):
-        raise TypeError(f"`{name}` must be a positive int, got {type(value).__name__}")
-    if value < 1:
-        raise ValueError(f"`{name}` must be a positive int, got {value}")
-    return int(value)
+    """Raise unless `value` is an int >= 1 (a static size): `validate.check_int`."""
+    return validate.check_int(name, value, 1)
 
 
 def _check_like(v, params, vname: str, pname: str) -> None:

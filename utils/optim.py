@@ -101,11 +101,7 @@ def _check_positive_float(value, name: str) -> float:
 
 
 def _check_positive_int(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (numbers.Integral, np.integer)):
-        raise TypeError(f"`{name}` must be a positive integer, got {type(value).__name__}")
-    if value <= 0:
-        raise ValueError(f"`{name}` must be a positive integer, got {value}")
-    return int(value)
+    return validate.check_int(name, value, 1)
 
 
 def _check_float_array(value, name: str, ndims: tuple[int, ...]) -> jax.Array:
