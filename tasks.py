@@ -72,20 +72,21 @@ FLOORS_SKIPPED_TESTS += [path.name for path in sorted((ROOT / "tests").glob("tes
 
 
 @functools.lru_cache(maxsize=None)
-def compilation_cache_env() -> dict[str, str]:
-    """JAX's persistent compilation cache for every process the tasks start (the book's
-    kernels, pytest, nbval), in .cache/jax: what the book build compiled, nbval and a
-    rebuild read back. `utils.cache.cache_env`, loaded without importing jax."""
+def jax_env() -> dict[str, str]:
+    """What every process the tasks start (the book's kernels, pytest, nbval) runs JAX with:
+    the persistent compilation cache in .cache/jax (what the book build compiled, nbval and a
+    rebuild read back) and the book's XLA flags (`utils.cache.book_env`, loaded without
+    importing jax)."""
     import importlib.util
     spec = importlib.util.spec_from_file_location("_book_cache", ROOT / "utils" / "cache.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.cache_env(ROOT / ".cache" / "jax")
+    return module.book_env(ROOT / ".cache" / "jax")
 
 
 def run(*args: str | Path) -> None:
     print("+", " ".join(str(a) for a in args), flush=True)
-    code = subprocess.call([str(a) for a in args], cwd=ROOT, env={**os.environ, **compilation_cache_env()})
+    code = subprocess.call([str(a) for a in args], cwd=ROOT, env={**os.environ, **jax_env()})
     if code:
         sys.exit(code)
 
@@ -187,6 +188,7 @@ def pdf() -> None:
     the HTML, whose pages link to the PDF and which holds a copy (tools/book_pdf.py)."""
     setup()
     setup_latex()
+    execute_notebooks()
     run(BIN / "jupyter-book", "build", ".", "--builder", "pdflatex", "-W", "-n", "--keep-going")
     # LaTeX's own unresolved references and missing glyphs, which Sphinx cannot see.
     log = PDF.with_suffix(".log").read_text(errors="replace")
@@ -201,6 +203,12 @@ def pdf() -> None:
 MATHJAX_CDN = f"https://cdn.jsdelivr.net/npm/mathjax@{WEB_PACKAGES['mathjax']}/es5/tex-mml-chtml.js"
 
 
+def execute_notebooks() -> None:
+    """The notebooks whose code changed, one per core at a time, into the cache the build reads
+    (tools/execute.py): Jupyter Book would run them one after another."""
+    run(PYTHON, "tools/execute.py", *chapter_notebooks())
+
+
 def book() -> None:
     config = []
     if not setup(web_optional=True):
@@ -212,6 +220,7 @@ def book() -> None:
         text = (ROOT / "_config.yml").read_text()
         cdn_config.write_text(text.replace("mathjax_path: mathjax/tex-mml-chtml.js", f"mathjax_path: {MATHJAX_CDN}"))
         config = ["--config", cdn_config]
+    execute_notebooks()
     run(BIN / "jupyter-book", "build", ".", "-W", "-n", "--keep-going", *config)
     print(f"\nThe book is in {ROOT / '_build' / 'html' / 'index.html'}")
 
