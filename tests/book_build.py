@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -35,7 +36,12 @@ def build_book() -> subprocess.CompletedProcess:
     notebooks = [str(p.relative_to(ROOT)) for p in sorted((ROOT / "chapters").glob("*.md"))]
     # Its failures are the build's to report: the build executes a notebook that failed here again.
     subprocess.run([sys.executable, "tools/execute.py", *notebooks], cwd=ROOT, capture_output=True, timeout=900)
-    return subprocess.run(
+    result = subprocess.run(
         [str(jupyter_book), "build", ".", "-W", "-n", "--keep-going"],
         cwd=ROOT, capture_output=True, text=True, timeout=900,
     )
+    # A successful build that executed a notebook itself did not find what tools/execute.py
+    # stored: its notebooks would not be keyed as myst-nb keys them, and the book would build serially.
+    executed = re.findall(r"(\S+\.md): Executing notebook", result.stdout + result.stderr)
+    assert result.returncode or not executed, f"the build executed {executed} itself: tools/execute.py's cache missed"
+    return result

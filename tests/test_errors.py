@@ -1156,6 +1156,10 @@ TABLE: dict[str, list[Bad] | NoArguments | AcceptsAnything] = {
         bad("path", lambda f: f(3)),
         bad("path", lambda f: f("")),
     ],
+    "cache.book_env": [
+        bad("path", lambda f: f(3)),
+        bad("environ", lambda f: f(None, ["XLA_FLAGS"])),
+    ],
     "cache.enable_compilation_cache": [
         bad("path", lambda f: f(["/tmp"])),
     ],

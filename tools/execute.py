@@ -33,14 +33,17 @@ MYST_READER = {"type": "plugin", "name": "myst_nb_md"}
 
 def _config() -> dict:
     import yaml
-    return yaml.safe_load((ROOT / "_config.yml").read_text()).get("execute", {})
+    return yaml.safe_load((ROOT / "_config.yml").read_text())
 
 
 def read_notebook(path: Path):
-    """The notebook as myst-nb reads a MyST text notebook (same code cells, same metadata)."""
+    """The notebook as myst-nb reads a MyST text notebook in the build (with the book's MyST
+    extensions): the same code cells and metadata, so the same jupyter-cache key."""
     from myst_nb.core.read import read_myst_markdown_notebook
     from myst_parser.config.main import MdParserConfig
-    return read_myst_markdown_notebook(path.read_text(), config=MdParserConfig(), add_source_map=True, path=path)
+    extensions = _config().get("parse", {}).get("myst_enable_extensions", [])
+    config = MdParserConfig(enable_extensions=set(extensions))
+    return read_myst_markdown_notebook(path.read_text(), config=config, add_source_map=True, path=str(path))
 
 
 def execute(path: str, timeout: int) -> tuple[str, object, float, str | None]:
@@ -76,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     from jupyter_cache import get_cache
     from jupyter_cache.base import CacheBundleIn
 
-    settings = _config()
+    settings = _config().get("execute", {})
     if settings.get("execute_notebooks", "cache") != "cache":
         return 0  # the build executes (or not) by itself
     timeout = int(settings.get("timeout", 30))

@@ -16,6 +16,7 @@ flags, so a stale entry is never used; deleting the folder only costs a recompil
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 __all__ = ["CACHE_DIR_ENV", "BOOK_XLA_FLAGS", "default_cache_dir", "cache_env", "book_env",
@@ -64,10 +65,12 @@ def cache_env(path: str | os.PathLike | None = None) -> dict[str, str]:
     return env
 
 
-def book_env(path: str | os.PathLike | None = None, environ: dict | None = None) -> dict[str, str]:
+def book_env(path: str | os.PathLike | None = None, environ: Mapping[str, str] | None = None) -> dict[str, str]:
     """What the book's own processes (its build's kernels, the tests, nbval) run with: `cache_env(path)`
     and `XLA_FLAGS` set to `BOOK_XLA_FLAGS`, unless `environ` (default `os.environ`) sets `XLA_FLAGS`."""
     environ = os.environ if environ is None else environ
+    if not isinstance(environ, Mapping):
+        raise TypeError(f"environ must be a mapping of environment variables (or None), got {type(environ).__name__}")
     env = cache_env(path)
     if "XLA_FLAGS" not in environ:
         env["XLA_FLAGS"] = BOOK_XLA_FLAGS
