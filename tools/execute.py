@@ -56,8 +56,8 @@ def execute(path: str, timeout: int) -> tuple[str, object, float, str | None]:
     return path, notebook, result.time, error
 
 
-# The order to start them in, longest first, so that the last one to finish starts early
-# (seconds each, measured on the 2-core machine; a notebook not listed starts first).
+# The order to start them in: longest first (as benchmarks/book_build.py measures them on the
+# 2-core machine), so that no long notebook is left to run alone at the end; one not listed starts first.
 _LONGEST_FIRST = ["ppo", "summary", "npg", "trpo", "baselines", "gradient_ascent", "pg_ascent",
                   "reinforce", "pdl", "intro"]
 
