@@ -65,9 +65,10 @@ FLOORS_TOOLS = ["pytest", "pytest-xdist", "nbval", "ipykernel", "jupytext", "pyy
 # Tests that need the book build (or its toolchain), Chromium, npm or a network, and so the main environment.
 FLOORS_SKIPPED_TESTS = ["test_build.py", "test_browser.py", "test_slides.py", "test_slides_browser.py",
                         "test_bootstrap.py", "test_pdf.py", "test_execute_tool.py"]
-# The chapters' claims train at the chapters' scale, which JAX 0.4.30's CPU runtime runs
-# many times slower than today's (the PPO stress runs: over ten minutes, not seconds); the
-# main suite checks them, and the book build runs the chapters.
+# The chapters' claims train at the chapters' scale, with seeds and settings vmapped, which
+# JAX 0.4.30's CPU runtime runs many times slower than today's (the PPO section's 28 vmapped
+# KL-penalty runs: minutes, not seconds); the main suite checks them, and the book build runs
+# the chapters.
 FLOORS_SKIPPED_TESTS += [path.name for path in sorted((ROOT / "tests").glob("test_claims_*.py"))]
 
 
@@ -206,7 +207,7 @@ MATHJAX_CDN = f"https://cdn.jsdelivr.net/npm/mathjax@{WEB_PACKAGES['mathjax']}/e
 def execute_notebooks() -> None:
     """The notebooks whose code changed, one per core at a time, into the cache the build reads
     (tools/execute.py): Jupyter Book would run them one after another."""
-    run(PYTHON, "tools/execute.py", *chapter_notebooks())
+    run(PYTHON, "tools/execute.py")
 
 
 def book() -> None:

@@ -1,6 +1,6 @@
 """Execute the book's notebooks side by side, into the cache the book build reads.
 
-    python tools/execute.py [--jobs N] [--cache FOLDER] chapters/ppo.md chapters/trpo.md ...
+    python tools/execute.py [--jobs N] [--cache FOLDER] [chapters/ppo.md ...]   # default: every chapter
 
 Jupyter Book 1 executes the notebooks one after another while Sphinx reads them,
 and a notebook's kernel keeps about one core busy (most of its time is XLA
@@ -19,6 +19,7 @@ then executes it again and reports the failure with its own message (and, with
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
 import time
@@ -31,6 +32,7 @@ CACHE = ROOT / "_build" / ".jupyter_cache"
 MYST_READER = {"type": "plugin", "name": "myst_nb_md"}
 
 
+@functools.lru_cache(maxsize=None)
 def _config() -> dict:
     import yaml
     return yaml.safe_load((ROOT / "_config.yml").read_text())
@@ -68,7 +70,7 @@ def _order(path: Path) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("notebooks", nargs="+", type=Path)
+    parser.add_argument("notebooks", nargs="*", type=Path, help="default: chapters/*.md")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--cache", type=Path, default=CACHE,
                         help="the build's jupyter-cache folder (<output>/_build/.jupyter_cache)")
@@ -86,7 +88,8 @@ def main(argv: list[str] | None = None) -> int:
     cache = get_cache(str(args.cache))
     from myst_nb.core.read import is_myst_markdown_notebook
     todo = []
-    for path in sorted((p.resolve() for p in args.notebooks), key=_order):
+    paths = args.notebooks or sorted((ROOT / "chapters").glob("*.md"))
+    for path in sorted((p.resolve() for p in paths), key=_order):
         if not is_myst_markdown_notebook(path.read_text()):
             continue  # a page of text (the notation, the bibliography): nothing to execute
         try:
