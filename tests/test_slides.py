@@ -323,3 +323,9 @@ def test_a_point_after_a_figure_goes_under_it(refs):
     found = slides.deck_slides(nb, refs, "Demo")
     assert [s.kind for s in found] == ["slide", "subslide", "subslide"] and found[1].figure
     assert "The figure shows one thing." in found[1].body[-1] and "Remark" in "".join(found[2].body)
+
+
+def test_a_labelled_equation_inside_a_list_item_gets_its_number(refs):
+    out = slides.myst_to_markdown("1. **Solve.** The step\n\n   $$\n   x = 1\n   $$ (eq-demo)\n", refs)
+    assert "(eq-demo)" not in out
+    assert "   \\tag{3.1}\n   $$" in out

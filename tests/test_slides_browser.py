@@ -5,7 +5,8 @@ seconds) and its decks (tools/slides.py, into a folder of this test's own), open
 deck in headless Chromium (Debian's `chromium`, which `python3 tasks.py test` installs)
 and walks through all its slides in the page: each one's content must stay inside the
 slide once the deck has set it (text a little too tall is set smaller, to at most
-FIT_MIN of its size), carry a title, and show no printed output; the first slide is the
+FIT_MIN of its size), keep each figure and algorithm inside its own box and off the
+text, carry a title, and show no printed output; the first slide is the
 deck's title slide. Nothing may be fetched from another host. Screenshots of the slides
 are taken by tests/test_browser.py.
 """
@@ -45,6 +46,22 @@ WALK = """async () => {
       if (r.left < box.left - 2 || r.top < box.top - 2 || r.right > box.right + 2 || r.bottom > box.bottom + 2)
         outside.push(element.tagName.toLowerCase() + '.' + String(element.className || '').split(' ')[0]);
     }
+    // A figure or algorithm drawn past its own box, or over the slide's text.
+    const clashes = [];
+    const inside = (r, m) => r.top >= m.top - 2 && r.bottom <= m.bottom + 2 && r.left >= m.left - 2 && r.right <= m.right + 2;
+    const meets = (a, b) => Math.min(a.right, b.right) - Math.max(a.left, b.left) > 2 &&
+                            Math.min(a.bottom, b.bottom) - Math.max(a.top, b.top) > 2;
+    const texts = [...slide.querySelectorAll('h1, h2, p, li')].filter((t) => !t.closest('.pgb-figure, aside.notes'));
+    for (const media of slide.querySelectorAll('.pgb-media')) {
+      const m = media.getBoundingClientRect();
+      for (const drawn of media.querySelectorAll(':scope > *, :scope > * > mjx-container')) {
+        const r = drawn.getBoundingClientRect();
+        if (!r.width && !r.height) continue;
+        if (!inside(r, m)) clashes.push(`${drawn.className || drawn.tagName} outside its box`);
+        for (const text of texts)
+          if (meets(r, text.getBoundingClientRect())) clashes.push(`${drawn.className || drawn.tagName} over "${text.textContent.trim().slice(0, 30)}"`);
+      }
+    }
     const heading = slide.querySelector(':scope > h1.pgb-heading, :scope > h2.pgb-heading');
     const visible = [...slide.childNodes].filter((n) => !(n.matches && n.matches('aside.notes')));
     found.push({
@@ -55,6 +72,7 @@ WALK = """async () => {
       overflow: overflow(slide),
       scale: parseFloat(slide.dataset.fitted),
       outside: outside.slice(0, 5),
+      clashes: [...new Set(clashes)].slice(0, 3),
       text: visible.map((n) => n.textContent).join(' '),
     });
   }
@@ -116,6 +134,8 @@ def test_every_slide_fits_has_a_title_and_prints_nothing(decks, browser, source)
     over = [(s["at"], s["title"][:40], round(s["overflow"]), s["outside"]) for s in found
             if s["overflow"] > 0 or s["outside"]]
     assert not over, f"{source.stem}: slides whose content leaves the 1280 x 720 slide: {over}"
+    clashing = [(s["at"], s["title"][:40], s["clashes"]) for s in found if s["clashes"]]
+    assert not clashing, f"{source.stem}: figures or pseudocode drawn past their box or over text: {clashing}"
     assert all(s["scale"] >= 0.7 for s in found)
     printed = printed_lines(source)
     shown = [(s["at"], line) for s in found for line in printed if line in " ".join(s["text"].split())]

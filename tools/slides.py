@@ -168,7 +168,7 @@ class References:
 ROLE = re.compile(r"\{(?P<name>[a-z][\w:-]*)\}`(?P<content>[^`]+)`")
 TARGET = re.compile(r"^\([^)\s]+\)=\s*$")
 FENCE = re.compile(r"^(?P<fence>`{3,}|~{3,}|:{3,})\s*\{(?P<name>[^}]+)\}\s*(?P<argument>.*)$")
-LABELLED_MATH_END = re.compile(r"^\$\$\s*\((?P<label>[^)\s]+)\)\s*$")
+LABELLED_MATH_END = re.compile(r"^(?P<indent>\s*)\$\$\s*\((?P<label>[^)\s]+)\)\s*$")  # also inside a list item
 
 
 def myst_to_markdown(text: str, refs: References) -> str:
@@ -196,8 +196,8 @@ def myst_to_markdown(text: str, refs: References) -> str:
             continue
         labelled = LABELLED_MATH_END.match(line)
         if labelled:
-            out.append(f"\\tag{{{refs.number(labelled.group('label')).strip('()')}}}")
-            out.append("$$")
+            out.append(f"{labelled.group('indent')}\\tag{{{refs.number(labelled.group('label')).strip('()')}}}")
+            out.append(f"{labelled.group('indent')}$$")
         else:
             out.append(line)
         i += 1
@@ -514,8 +514,9 @@ def code_outputs(cell) -> list[tuple[str, object]]:
     return shown
 
 
-# Pseudocode's font size on a slide (em), and how many of its rows fit at that size.
-PSEUDOCODE_EM, PSEUDOCODE_ROWS = 0.75, 13
+# Pseudocode's font size on a slide (em), and how many of its rows fit at that size on a slide
+# of its own (it takes one: text beside a long algorithm left neither room enough).
+PSEUDOCODE_EM, PSEUDOCODE_ROWS = 0.75, 17
 
 
 def output_html(mime: str, data, alt: str) -> str:
@@ -623,15 +624,18 @@ def deck_slides(nb, refs: References, chapter_title: str) -> list[Slide]:
                 shown = code_html(cell)
             if shown is None:
                 continue
+            pseudocode = "pgb-pseudocode" in shown
             leads_in = (kind == "subslide" and current is not None and current.body and not current.figure
-                        and current.lines <= FIGURE_LEAD_LINES and "pgb-figure" in shown)
+                        and current.lines <= FIGURE_LEAD_LINES and "pgb-figure" in shown and not pseudocode)
             if (kind in ("slide", "subslide") or current is None) and not leads_in:
                 current = start(kind if kind in ("slide", "subslide") else "slide")
-            if current.figure or current.lines > FIGURE_LINES and "pgb-figure" in shown:
+            if current.figure or (current.lines > FIGURE_LINES or pseudocode and current.body) and "pgb-figure" in shown:
                 current = start("subslide")  # a figure needs the room: one a slide
             current.figure = current.figure or "pgb-figure" in shown
             current.text_only = False
-            current.lines += FIGURE_LINES if "pgb-figure" in shown else text_lines(f"```\n{cell.source}\n```")
+            # Pseudocode is sized to fill the slide: no text joins it.
+            current.lines += (SLIDE_LINES if pseudocode else FIGURE_LINES) if "pgb-figure" in shown else \
+                text_lines(f"```\n{cell.source}\n```")
             current.body.append(f'<div class="fragment">{shown}</div>' if kind == "fragment" else shown)
     kept = []
     for slide in slides:
