@@ -52,7 +52,8 @@ Obvious.
 """
 
 
-PNG = ("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==")
+# A figure twice as wide as it is high, as one row of panels is (a tall one fills a slide alone).
+PNG = "iVBORw0KGgoAAAANSUhEUgAAAAIAAAABCAIAAAB7QOjdAAAAD0lEQVR4nGP8//8/AwMDAA7/Av+4xZ6ZAAAAAElFTkSuQmCC"
 PRINTED = "printed by the figure cell: 12345"
 CHECKED = "check passed: the demo claim holds"
 
@@ -329,3 +330,42 @@ def test_a_labelled_equation_inside_a_list_item_gets_its_number(refs):
     out = slides.myst_to_markdown("1. **Solve.** The step\n\n   $$\n   x = 1\n   $$ (eq-demo)\n", refs)
     assert "(eq-demo)" not in out
     assert "   \\tag{3.1}\n   $$" in out
+
+
+def test_a_figure_of_two_rows_of_panels_is_tall_and_one_row_is_not():
+    import base64
+    import io
+
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    def png(width, height):
+        fig = plt.figure(figsize=(width, height))
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", dpi=20)
+        plt.close(fig)
+        return base64.b64encode(buffer.getvalue()).decode()
+
+    assert slides.is_tall("image/png", png(7.0, 6.4))
+    assert not slides.is_tall("image/png", png(7.0, 3.2))
+    assert not slides.is_tall("image/svg+xml", "<svg/>")
+
+
+# A figure as high as it is wide (two rows of panels): 1 x 1 pixels.
+TALL_PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
+
+
+def test_a_tall_figure_takes_a_slide_of_its_own(refs):
+    slide = lambda kind: {"slideshow": {"slide_type": kind}}  # noqa: E731
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_markdown_cell("## Part", metadata=slide("slide")),
+        nbformat.v4.new_markdown_cell("A point before it.", metadata=slide("subslide")),
+        nbformat.v4.new_code_cell("plot()", metadata={**slide("subslide"), "tags": ["remove-input"]},
+                                  outputs=[nbformat.v4.new_output("display_data", data={"image/png": TALL_PNG})]),
+        nbformat.v4.new_markdown_cell("A point after it.", metadata=slide("subslide")),
+    ])
+    found = slides.deck_slides(nb, refs, "Demo")
+    with_figure = [s for s in found if s.figure]
+    assert len(with_figure) == 1 and len(with_figure[0].body) == 1 and "pgb-tall" in with_figure[0].body[0]
+    assert not any("A point" in part for part in with_figure[0].body)

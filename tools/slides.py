@@ -44,12 +44,14 @@ open `_build/html/slides/index.html`.
 from __future__ import annotations
 
 import argparse
+import base64
 import html
 import json
 import math
 import os
 import re
 import shutil
+import struct
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -519,6 +521,21 @@ def code_outputs(cell) -> list[tuple[str, object]]:
 PSEUDOCODE_EM, PSEUDOCODE_ROWS = 0.75, 17
 
 
+# A figure at least this tall for its width (two rows of panels and more) fills a slide of its
+# own: beside a lead-in or a point under it, it would be set too small to read.
+TALL_ASPECT = 0.6
+
+
+def is_tall(mime: str, data) -> bool:
+    """Whether a PNG output is at least TALL_ASPECT times as high as it is wide (its header)."""
+    if mime != "image/png":
+        return False
+    data = "".join(data) if isinstance(data, list) else data
+    header = base64.b64decode(data.strip()[:44])  # the signature and the IHDR chunk
+    width, height = struct.unpack(">II", header[16:24])
+    return width > 0 and height >= TALL_ASPECT * width
+
+
 def output_html(mime: str, data, alt: str) -> str:
     data = "".join(data) if isinstance(data, list) else data
     if mime in ("image/png", "image/jpeg"):
@@ -547,13 +564,14 @@ def figure_html(cell, refs: References) -> str | None:
     caption, name = figure.get("caption"), figure.get("name")
     alt = (settings.get("image", {}) or {}).get("alt") or (" ".join(caption.split()) if caption else "")
     media = "\n".join(output_html(mime, data, alt) for mime, data in outputs)
+    tall = " pgb-tall" if any(is_tall(mime, data) for mime, data in outputs) else ""
     if not caption:
-        return f'<div class="pgb-figure pgb-uncaptioned"><div class="pgb-media">{media}</div></div>'
+        return f'<div class="pgb-figure pgb-uncaptioned{tall}"><div class="pgb-media">{media}</div></div>'
     number = refs.numbers.get(name, "") if name else ""
     label = f'<span class="pgb-caption-number">{html.escape(number)}</span> ' if number else ""
     text = render(myst_to_markdown(caption.strip(), refs)).strip()
     text = re.sub(r"^<p>", f"<p>{label}", text, count=1) if text.startswith("<p>") else label + text
-    return (f'<figure class="pgb-figure"><div class="pgb-media">{media}</div>'
+    return (f'<figure class="pgb-figure{tall}"><div class="pgb-media">{media}</div>'
             f'<figcaption class="pgb-caption">{text}</figcaption></figure>')
 
 
@@ -624,17 +642,17 @@ def deck_slides(nb, refs: References, chapter_title: str) -> list[Slide]:
                 shown = code_html(cell)
             if shown is None:
                 continue
-            pseudocode = "pgb-pseudocode" in shown
+            fills = "pgb-pseudocode" in shown or "pgb-tall" in shown  # the slide to itself
             leads_in = (kind == "subslide" and current is not None and current.body and not current.figure
-                        and current.lines <= FIGURE_LEAD_LINES and "pgb-figure" in shown and not pseudocode)
+                        and current.lines <= FIGURE_LEAD_LINES and "pgb-figure" in shown and not fills)
             if (kind in ("slide", "subslide") or current is None) and not leads_in:
                 current = start(kind if kind in ("slide", "subslide") else "slide")
-            if current.figure or (current.lines > FIGURE_LINES or pseudocode and current.body) and "pgb-figure" in shown:
+            if current.figure or (current.lines > FIGURE_LINES or fills and current.body) and "pgb-figure" in shown:
                 current = start("subslide")  # a figure needs the room: one a slide
             current.figure = current.figure or "pgb-figure" in shown
             current.text_only = False
-            # Pseudocode is sized to fill the slide: no text joins it.
-            current.lines += (SLIDE_LINES if pseudocode else FIGURE_LINES) if "pgb-figure" in shown else \
+            # Pseudocode and a tall figure are sized to fill the slide: no text joins them.
+            current.lines += (SLIDE_LINES if fills else FIGURE_LINES) if "pgb-figure" in shown else \
                 text_lines(f"```\n{cell.source}\n```")
             current.body.append(f'<div class="fragment">{shown}</div>' if kind == "fragment" else shown)
     kept = []
