@@ -516,8 +516,9 @@ def code_outputs(cell) -> list[tuple[str, object]]:
     return shown
 
 
-# Pseudocode's font size on a slide (em), and how many of its rows fit at that size on a slide
-# of its own (it takes one: text beside a long algorithm left neither room enough).
+# Pseudocode's font size on a slide (em), and how many of its rows fit at that size on the slide
+# it has to itself (beside text, a long algorithm had no room); the deck's fitSlide sets it
+# smaller still if it does not fit.
 PSEUDOCODE_EM, PSEUDOCODE_ROWS = 0.75, 17
 
 
