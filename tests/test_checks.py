@@ -93,3 +93,34 @@ def test_non_finite_numbers_are_rejected_with_a_clear_message():
         checks.mean_matches(np.full((10, 3), np.nan), G, what="nan")
     with pytest.raises(ValueError, match="at least two samples"):
         checks.mean_matches(np.zeros((1, 3)), G, what="one sample")
+
+
+def testrank_sum_p_value_is_the_exact_permutation_probability():
+    # Enumerate every way of choosing which 4 of the 8 pooled samples are "a" (ties included,
+    # as CartPole's cap of 500 makes them): the p-value is the fraction with a rank sum >= a's.
+    import itertools
+
+    a, b = np.array([500.0, 500.0, 480.0, 300.0]), np.array([500.0, 200.0, 300.0, 100.0])
+    pooled = np.concatenate([a, b])
+    ranks = np.array([(pooled < x).sum() + ((pooled == x).sum() + 1) / 2 for x in pooled])
+    observed = ranks[:4].sum()
+    count = sum(ranks[list(c)].sum() >= observed - 1e-9 for c in itertools.combinations(range(8), 4))
+    assert checks.rank_sum_p_value(a, b) == pytest.approx(count / 70, abs=1e-15)
+    assert checks.pairwise_wins(a, b) == pytest.approx((3.5 + 3.5 + 3 + 2.5) / 16)
+
+
+def test_ranks_above_tolerates_one_crossing_seed_and_rejects_a_reversed_or_equal_pair():
+    rng = np.random.default_rng(1)
+    low, high = rng.normal(180, 60, 8), rng.normal(430, 60, 8)
+    high[0] = low.max() - 1  # one seed of the better method ends below one of the worse
+    check = checks.ranks_above(high, low, what="B above A", p=0.01)
+    assert check.statistic <= 0.01 and check.resolution == pytest.approx(np.ptp(high) + np.ptp(low))
+    with pytest.raises(checks.CheckFailed, match="do not resolve"):
+        checks.separated(high, low, what="B above A on every seed")  # the stricter check fails here
+    with pytest.raises(checks.CheckFailed, match=r"p = 1 > 0\.01"):  # the wrong way round
+        checks.ranks_above(low, high, what="A above B", p=0.01)
+    same = rng.normal(300, 60, (2, 8))  # two equally good methods: not ranked
+    with pytest.raises(checks.CheckFailed, match="rank-sum test"):
+        checks.ranks_above(same[0], same[1], what="equal", p=0.01)
+    with pytest.raises(ValueError, match="cannot reach p = 0.01"):  # 1/C(6, 3) = 0.05
+        checks.ranks_above(high[:3], low[:3], what="too few seeds", p=0.01)

@@ -20,6 +20,7 @@ it by one standard error (so about `(z + 1)` standard errors).
 """
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import numpy as np
@@ -41,6 +42,9 @@ __all__ = [
     "mean_differs_exact",
     "separated",
     "overlapping",
+    "pairwise_wins",
+    "rank_sum_p_value",
+    "ranks_above",
     "power_law",
     "piecewise_constant",
 ]
@@ -419,6 +423,61 @@ def overlapping(groups, *, what: str, unit: str = "") -> Check:
             largest_gap = max(largest_gap, float(gap))
             resolution = max(resolution, float(np.ptp(a) + np.ptp(b)))
     return Check(what, largest_gap, 0.0, resolution, None, unit)
+
+
+def pairwise_wins(samples_a, samples_b) -> float:
+    """The fraction of pairs (one sample of each) in which the sample of `samples_a` is the
+    larger, a tie counting one half: the Mann–Whitney U statistic over n_a·n_b. It estimates
+    the probability that a run of the first method ends above a run of the second."""
+    a, b = _groups(samples_a, "samples_a"), _groups(samples_b, "samples_b")
+    wins = (a[:, None] > b[None, :]).sum() + 0.5 * (a[:, None] == b[None, :]).sum()
+    return float(wins / (a.shape[0] * b.shape[0]))
+
+
+def rank_sum_p_value(samples_a, samples_b) -> float:
+    """One-sided exact p-value of the rank sum of `a` among the pooled samples (ties get their
+    mean rank): the fraction of the C(n_a + n_b, n_a) ways of choosing n_a of the pooled samples
+    whose rank sum is at least `a`'s, counted by dynamic programming over the samples."""
+    a, b = _groups(samples_a, "samples_a"), _groups(samples_b, "samples_b")
+    pooled = np.concatenate([a, b])
+    values, inverse, counts = np.unique(pooled, return_inverse=True, return_counts=True)
+    before = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    twice_rank = (2 * before + counts + 1)[inverse]  # twice the mean rank: an integer
+    observed = int(twice_rank[: a.shape[0]].sum())
+    n_a, top = a.shape[0], int(twice_rank.sum())
+    ways = np.zeros((n_a + 1, top + 1))  # ways[k, s]: subsets of k samples with doubled rank sum s
+    ways[0, 0] = 1.0
+    for r in twice_rank:
+        ways[1:, r:] += ways[:-1, : top + 1 - r].copy()
+    return float(ways[n_a, observed:].sum() / ways[n_a].sum())
+
+
+def ranks_above(samples_a, samples_b, *, what: str, p: float = 0.01, unit: str = "") -> Check:
+    """`samples_a` tend to lie above `samples_b` (for example the final returns of the seeds of
+    two methods): the one-sided exact rank-sum (Mann–Whitney) test rejects, at level `p`, that
+    the two groups are exchangeable (the methods equally good).
+
+    The p-value is the probability, if the labels were assigned at random, of a rank sum for
+    `samples_a` at least as large as the one observed. Unlike `separated`, one seed of `a`
+    below one of `b` does not fail the check by itself. Resolution: a difference between the
+    means larger than the sum of the two ranges separates the groups, the smallest p-value
+    1 / C(n_a + n_b, n_a), which must lie below `p` (enough samples for the level asked)."""
+    _what(what), _number(p, "p", 0.0, strict=True, high=1.0)
+    a, b = _groups(samples_a, "samples_a"), _groups(samples_b, "samples_b")
+    smallest = 1.0 / math.comb(a.shape[0] + b.shape[0], a.shape[0])
+    if smallest > p:
+        raise ValueError(
+            f"{what}: {a.shape[0]} and {b.shape[0]} samples cannot reach p = {p:g} "
+            f"(the smallest p-value is 1 / C(n_a + n_b, n_a) = {smallest:.3g}): use more samples"
+        )
+    p_value = rank_sum_p_value(a, b)
+    if not p_value <= p:
+        raise CheckFailed(
+            f"{what}: the rank-sum test gives p = {p_value:.3g} > {p:g} (a sample of the first above one of the "
+            f"second in {100 * pairwise_wins(a, b):.0f}% of pairs; means {a.mean():.4g} and {b.mean():.4g}): "
+            f"these samples do not resolve the ordering"
+        )
+    return Check(what, p_value, p, float(np.ptp(a) + np.ptp(b)), None, unit)
 
 
 def power_law(x, y, exponent: float, *, what: str, atol: float) -> Check:
