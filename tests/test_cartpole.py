@@ -300,7 +300,7 @@ def test_make():
     assert flags == [False] * 4 + [True]
 
 
-@pytest.mark.parametrize("name", ["cartpole", "CartPole-v0", "Pendulum-v1", ""])
+@pytest.mark.parametrize("name", ["cartpole", "CartPole-v0", "MountainCar-v0", ""])
 def test_make_unknown_id(name):
     with pytest.raises(ValueError, match="unknown environment id.*CartPole-v1"):
         envs.make(name)

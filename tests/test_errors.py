@@ -242,6 +242,20 @@ TABLE: dict[str, list[Bad] | NoArguments | AcceptsAnything] = {
         bad("groups", lambda f: f(3, what="x")),
         bad("groups", lambda f: f([jnp.ones(3)], what="x"), r"two groups"),
     ],
+    "checks.pairwise_wins": [
+        bad("samples_a", lambda f: f("a", jnp.ones(3))),
+        bad("samples_b", lambda f: f(jnp.ones(3), jnp.ones(1)), r"two samples"),
+    ],
+    "checks.rank_sum_p_value": [
+        bad("samples_a", lambda f: f(None, jnp.ones(3))),
+        bad("samples_b", lambda f: f(jnp.ones(3), "b")),
+    ],
+    "checks.ranks_above": [
+        bad("samples_a", lambda f: f("a", jnp.ones(3), what="x")),
+        bad("p", lambda f: f(jnp.ones(8), jnp.zeros(8), what="x", p=0.0)),
+        bad("p", lambda f: f(jnp.ones(3), jnp.zeros(3), what="x", p=0.01), r"cannot reach"),
+        bad("what", lambda f: f(jnp.ones(8), jnp.zeros(8), what=None)),
+    ],
     "checks.power_law": [
         bad("x", lambda f: f("x", jnp.ones(3), -1.0, what="w", atol=0.1)),
         bad("x", lambda f: f(jnp.ones(3), jnp.ones(4), -1.0, what="w", atol=0.1), r"same length"),
@@ -707,6 +721,7 @@ TABLE: dict[str, list[Bad] | NoArguments | AcceptsAnything] = {
         bad("config", lambda f: f("config")),
         bad("PPOConfig.learning_rate", lambda f: f(_ppo_config(learning_rate=-1.0))),
         bad("env", lambda f: f(env="CartPole-v1")),
+        bad("env", lambda f: f(env=_make_env("Pendulum-v1")), r"discrete actions"),
     ],
     "ppo.make_train": [
         bad("config", lambda f: f(None)),
@@ -1030,6 +1045,63 @@ TABLE: dict[str, list[Bad] | NoArguments | AcceptsAnything] = {
         bad("action", lambda f: f(_cart_state(), jnp.ones(3, int)), r"scalar"),
         bad("params", lambda f: f(_cart_state(), 1, params="CartPole")),
     ] for name in ("step", "step_no_reset")},
+    "envs.core.auto_reset": [
+        bad("ts", lambda f: f((1, 2), _cart_state(), jnp.zeros(4))),
+        bad("reset_state", lambda f: f(_cart_timestep(), "state", jnp.zeros(4))),
+        bad("reset_obs", lambda f: f(_cart_timestep(), _cart_state(), jnp.zeros(3)), r"shape"),
+    ],
+    "envs.acrobot.reset": [
+        bad("key", lambda f: f("key")),
+        bad("params", lambda f: f(key(), params={"dt": 0.2})),
+    ],
+    "envs.acrobot.observation": [
+        bad("physics", lambda f: f("p")),
+        bad("physics", lambda f: f(jnp.zeros(6)), r"shape"),
+    ],
+    "envs.acrobot.derivatives": [
+        bad("physics", lambda f: f(jnp.zeros(3), 1.0), r"shape"),
+        bad("torque", lambda f: f(jnp.zeros(4), "up")),
+        bad("params", lambda f: f(jnp.zeros(4), 1.0, params=0.2)),
+    ],
+    "envs.acrobot.dynamics": [
+        bad("physics", lambda f: f(None, 1)),
+        bad("action", lambda f: f(jnp.zeros(4), 1.0)),
+        bad("action", lambda f: f(jnp.zeros(4), jnp.zeros(2, int)), r"scalar"),
+        bad("params", lambda f: f(jnp.zeros(4), 1, params=None)),
+    ],
+    "envs.acrobot.is_terminated": [
+        bad("physics", lambda f: f(jnp.zeros((2, 4))), r"shape"),
+        bad("params", lambda f: f(jnp.zeros(4), params="Acrobot")),
+    ],
+    **{f"envs.acrobot.{name}": [
+        bad("state", lambda f: f(jnp.zeros(4), 1)),
+        bad("action", lambda f: f(_acrobot_state(), "left")),
+        bad("params", lambda f: f(_acrobot_state(), 1, params="Acrobot")),
+    ] for name in ("step", "step_no_reset")},
+    "envs.pendulum.reset": [
+        bad("key", lambda f: f(1.5)),
+        bad("params", lambda f: f(key(), params=(8.0,))),
+    ],
+    "envs.pendulum.observation": [
+        bad("physics", lambda f: f(jnp.zeros(3)), r"shape"),
+    ],
+    "envs.pendulum.angle_normalize": [
+        bad("x", lambda f: f("angle")),
+    ],
+    "envs.pendulum.dynamics": [
+        bad("physics", lambda f: f(jnp.zeros(3), jnp.zeros(1)), r"shape"),
+        bad("action", lambda f: f(jnp.zeros(2), jnp.zeros(2)), r"shape"),
+        bad("action", lambda f: f(jnp.zeros(2), "push")),
+        bad("params", lambda f: f(jnp.zeros(2), jnp.zeros(1), params=None)),
+    ],
+    "envs.pendulum.is_terminated": [
+        bad("physics", lambda f: f(jnp.zeros(4)), r"shape"),
+    ],
+    **{f"envs.pendulum.{name}": [
+        bad("state", lambda f: f(jnp.zeros(2), jnp.zeros(1))),
+        bad("action", lambda f: f(_pendulum_state(), jnp.zeros(())), r"shape"),
+        bad("params", lambda f: f(_pendulum_state(), jnp.zeros(1), params="Pendulum")),
+    ] for name in ("step", "step_no_reset")},
     "envs.tabular.tabular_mdp": [
         bad("mu", lambda f: f("mu", jnp.ones((1, 1, 1)), jnp.zeros((1, 1)), 2)),
         bad("P", lambda f: f(jnp.ones(1), jnp.ones((1, 1)), jnp.zeros((1, 1)), 2), r"shape"),
@@ -1164,6 +1236,8 @@ TABLE: dict[str, list[Bad] | NoArguments | AcceptsAnything] = {
         bad("path", lambda f: f(["/tmp"])),
     ],
     # --- compat -------------------------------------------------------------
+    "compat.jax_version": no_arguments("reads the installed jax's version"),
+    "compat.use_partitionable_threefry": no_arguments("switches a jax setting by jax's version"),
     "compat.enable_x64": [
         bad("new_val", lambda f: f("yes").__enter__()),
     ],
@@ -1458,6 +1532,26 @@ def _gauss_params():
 def _cart_state():
     from utils.envs import cartpole
     return cartpole.reset(key())[0]
+
+
+def _make_env(name):
+    from utils.envs import make
+    return make(name)
+
+
+def _cart_timestep():
+    from utils.envs import cartpole
+    return cartpole.step_no_reset(_cart_state(), 1)
+
+
+def _acrobot_state():
+    from utils.envs import acrobot
+    return acrobot.reset(key())[0]
+
+
+def _pendulum_state():
+    from utils.envs import pendulum
+    return pendulum.reset(key())[0]
 
 
 def _figure():

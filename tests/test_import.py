@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import types
 
 from conftest import ROOT
 
@@ -57,3 +58,36 @@ def test_latex_stays_the_renderer_after_its_submodule_is_imported(tmp_path):
         cwd=tmp_path,
     )
     assert out.strip() == "True"
+
+
+def test_old_jax_draws_what_new_jax_draws_from_a_key(monkeypatch):
+    """Under jax < 0.5, importing utils switches on the partitionable threefry that newer jax
+    uses by default (the chapters' fixed keys then draw the same numbers); newer jax, and a
+    setting already on, are left alone."""
+    import jax
+
+    from utils import compat
+
+    assert jax.config.jax_threefry_partitionable  # after `import utils`, under any supported jax
+    # These bits are the ones jax >= 0.5 draws from key 0 (and jax 0.4.30 with the switch on);
+    # jax 0.4.30 with it off draws others.
+    assert jax.random.key_data(jax.random.split(jax.random.key(0))).tolist() == [
+        [1797259609, 2579123966], [928981903, 3453687069]]
+    class Config:  # a jax.config that records updates
+        def __init__(self, on):
+            self.jax_threefry_partitionable, self.updates = on, []
+
+        def update(self, name, value):
+            self.updates.append((name, value))
+
+    def fake_jax(version, on):
+        fake = types.SimpleNamespace(__version__=version, config=Config(on))
+        monkeypatch.setattr(compat, "jax", fake)
+        return fake.config
+
+    config = fake_jax("0.4.30", False)
+    assert compat.use_partitionable_threefry() and config.updates == [("jax_threefry_partitionable", True)]
+    config = fake_jax("0.5.0", False)  # 0.5 and later: the default, or the user's own choice
+    assert not compat.use_partitionable_threefry() and config.updates == []
+    config = fake_jax("0.4.30", True)  # already on
+    assert not compat.use_partitionable_threefry() and config.updates == []

@@ -2,6 +2,10 @@
 
 Colab preinstalls a jax whose accelerator build an upgrade can break, so the
 package works with older releases instead of requiring the newest.
+
+Importing `utils` makes jax < 0.5 draw the random numbers that jax >= 0.5 draws
+from the same key (`use_partitionable_threefry`), so that the chapters' fixed
+keys give the same draws, and the same figures, under every supported jax.
 """
 from __future__ import annotations
 
@@ -9,6 +13,25 @@ import contextlib
 from collections.abc import Iterator
 
 import jax
+
+PARTITIONABLE_THREEFRY_DEFAULT = (0, 5, 0)  # the first jax whose jax_threefry_partitionable defaults to True
+
+
+def jax_version() -> tuple[int, ...]:
+    """The installed jax's version as integers, e.g. (0, 4, 30)."""
+    return tuple(int(part) for part in jax.__version__.split(".")[:3] if part.isdigit())
+
+
+def use_partitionable_threefry() -> bool:
+    """Under jax < 0.5, switch on `jax_threefry_partitionable`, the default from 0.5 on:
+    with it off, `jax.random` derives other bits from the same key (for example
+    `jax.random.normal(jax.random.key(0), (3,))`), so that every fixed key of the
+    chapters would draw other samples, initial parameters and training runs. Newer
+    jax is left as it is (a user's own setting included). Returns whether it switched."""
+    if jax_version() >= PARTITIONABLE_THREEFRY_DEFAULT or jax.config.jax_threefry_partitionable:
+        return False
+    jax.config.update("jax_threefry_partitionable", True)
+    return True
 
 
 @contextlib.contextmanager

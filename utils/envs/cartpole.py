@@ -30,6 +30,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
 
 from utils import validate
+from utils.envs.core import TimeStep, auto_reset
 
 OBS_DIM = 4
 N_ACTIONS = 2
@@ -65,22 +66,6 @@ class CartPoleState(NamedTuple):
     physics: Float[Array, "4"]
     t: Int[Array, ""]
     key: PRNGKeyArray
-
-
-class TimeStep(NamedTuple):
-    """What `step` returns.
-
-    `state`/`obs` are those the agent acts on next: after an episode ends they
-    are already the first state and observation of the new episode.
-    `final_obs` is the observation the action led to, before any reset.
-    """
-
-    state: CartPoleState
-    obs: Float[Array, "4"]
-    reward: Float[Array, ""]
-    terminated: Bool[Array, ""]
-    truncated: Bool[Array, ""]
-    final_obs: Float[Array, "4"]
 
 
 # Argument checks: static only (types, shapes, dtypes), since these functions run
@@ -202,12 +187,4 @@ def step(
     """
     _check_state(state)
     ts = step_no_reset(state, action, params)
-    reset_state, reset_obs = reset(state.key, params)
-    done = ts.terminated | ts.truncated
-    # Both branches are computed and one is selected, which is what vmap does
-    # with a `lax.cond` anyway.
-    next_state = jax.tree_util.tree_map(
-        lambda r, s: jnp.where(done, r, s), reset_state, ts.state
-    )
-    obs = jnp.where(done, reset_obs, ts.obs)
-    return TimeStep(next_state, obs, ts.reward, ts.terminated, ts.truncated, ts.final_obs)
+    return auto_reset(ts, *reset(state.key, params))
