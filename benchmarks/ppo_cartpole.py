@@ -47,10 +47,9 @@ import subprocess  # noqa: E402
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
+from typing import NamedTuple  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
-CACHE_ROOT = ROOT / ".cache" / "benchmarks" / "ppo_cartpole"
-TARGET = 475.0
-TARGETS = dict(cold_s=3.5, warm_s=2.0, steps_per_s=375_000)
 # Measured on the 2-core machine: LLVM at -O1 instead of XLA's default cuts compile time by
 # about a quarter and runs these small kernels no slower; single-threaded Eigen avoids thread
 # hand-offs on tiny matmuls. `--xla-flags ""` runs with XLA's defaults.
@@ -58,17 +57,57 @@ DEFAULT_XLA_FLAGS = (
     "--xla_backend_optimization_level=1 --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
 )
 SEEDS = (0, 1, 2)
-CONFIG = dict(
-    loss="clip",
-    hidden=(32, 32),
-    num_envs=32,
-    num_steps=16,
-    update_epochs=4,
-    num_minibatches=2,
-    total_timesteps=262_144,
-    eval_every=8,
-    eval_episodes=32,
+
+
+class Benchmark(NamedTuple):
+    """One launch-to-target benchmark: PPO with `config` (PPOConfig fields) on `env_id`, timed
+    to the first evaluation with mean return >= `target`, against `targets` (seconds, env-steps/s)."""
+
+    name: str
+    env_id: str
+    config: dict
+    target: float
+    targets: dict
+
+
+CARTPOLE = Benchmark(
+    name="ppo_cartpole",
+    env_id="CartPole-v1",
+    config=dict(
+        loss="clip",
+        hidden=(32, 32),
+        num_envs=32,
+        num_steps=16,
+        update_epochs=4,
+        num_minibatches=2,
+        total_timesteps=262_144,
+        eval_every=8,
+        eval_episodes=32,
+    ),
+    target=475.0,
+    targets=dict(cold_s=3.5, warm_s=2.0, steps_per_s=375_000),
 )
+# `utils.ppo.PENDULUM_CONFIG`, evaluated every 5 iterations (20 480 steps): Pendulum-v1's
+# continuous torque with a diagonal Gaussian policy (benchmarks/ppo_pendulum.py).
+PENDULUM = Benchmark(
+    name="ppo_pendulum",
+    env_id="Pendulum-v1",
+    config=dict(
+        num_envs=64,
+        num_steps=64,
+        total_timesteps=64 * 64 * 100,
+        update_epochs=10,
+        num_minibatches=32,
+        learning_rate=1e-3,
+        gamma=0.95,
+        reward_scale=0.1,
+        eval_every=5,
+        eval_episodes=32,
+    ),
+    target=-200.0,
+    targets=dict(cold_s=10.0),
+)
+BENCHMARKS = {b.name: b for b in (CARTPOLE, PENDULUM)}
 
 
 def since_start() -> tuple[float, float]:
@@ -76,7 +115,7 @@ def since_start() -> tuple[float, float]:
     return time.perf_counter() - START, time.process_time() - START_CPU
 
 
-def run_seed(seed: int, cache_dir: str, launched_at: float) -> dict:
+def run_seed(bench: Benchmark, seed: int, cache_dir: str, launched_at: float) -> dict:
     """Train one seed in this process; the timings of its phases.
 
     The run is `make_train`'s, cut at its evaluations: one jitted program starts it
@@ -88,12 +127,14 @@ def run_seed(seed: int, cache_dir: str, launched_at: float) -> dict:
     import numpy as np
 
     from utils.cache import enable_compilation_cache
+    from utils.envs import make
     from utils.ppo import PPOConfig, make_ppo, make_train
 
     imports = since_start()
     enable_compilation_cache(cache_dir)
-    config = PPOConfig(**CONFIG)
-    ppo = make_ppo(config)
+    config = PPOConfig(**bench.config)
+    env = make(bench.env_id)
+    ppo = make_ppo(config, env)
     n_chunks = config.num_updates // config.eval_every
 
     def start(key):
@@ -121,12 +162,12 @@ def run_seed(seed: int, cache_dir: str, launched_at: float) -> dict:
     run_s = time.perf_counter() - t
 
     # Training throughput without evaluations: the whole run, `make_train` with eval_every=0.
-    plain = jax.jit(make_train(config._replace(eval_every=0))).lower(key).compile()
+    plain = jax.jit(make_train(config._replace(eval_every=0), env)).lower(key).compile()
     t = time.perf_counter()
     jax.block_until_ready(plain(key))
     plain_s = time.perf_counter() - t
 
-    hit = next((s for s in stamps if s[3] >= TARGET), None)
+    hit = next((s for s in stamps if s[3] >= bench.target), None)
     steps = config.num_updates * config.batch_size
     launch_offset = START_WALL - launched_at  # the interpreter's start-up, before START
     return dict(
@@ -148,11 +189,11 @@ def run_seed(seed: int, cache_dir: str, launched_at: float) -> dict:
     )
 
 
-def launch(seed: int, cache_dir: Path, xla_flags: str) -> dict:
+def launch(bench: Benchmark, seed: int, cache_dir: Path, xla_flags: str) -> dict:
     env = dict(os.environ, XLA_FLAGS=xla_flags)
     env.pop("JAX_COMPILATION_CACHE_DIR", None)  # the child enables its own folder
     launched_at = time.time()
-    cmd = [sys.executable, __file__, "--child", str(seed), str(cache_dir), repr(launched_at)]
+    cmd = [sys.executable, __file__, "--child", bench.name, str(seed), str(cache_dir), repr(launched_at)]
     proc = subprocess.run(cmd, env=env, cwd=ROOT, stdout=subprocess.PIPE, text=True)
     if proc.returncode:
         raise RuntimeError(f"benchmark child process (seed {seed}) failed with exit code {proc.returncode}")
@@ -164,10 +205,11 @@ def fmt(x, spec=".2f", width=6):
     return format("n/a", f">{width}") if x is None else format(x, f">{width}{spec}")
 
 
-def table(kind: str, results: list[dict]) -> None:
+def table(bench: Benchmark, kind: str, results: list[dict]) -> None:
     print(f"\n{kind}: seconds from process start (CPU-s of the process in brackets)")
-    print("seed  imports  lowered  compiled  >=475   from launch  training  env-steps  train env-steps/s  "
-          "final  cache files | CPU-s: imports  compile  >=475")
+    hit = f">={bench.target:g}"
+    print(f"seed  imports  lowered  compiled  {hit:>6}  from launch  training  env-steps  train env-steps/s  "
+          f"final  cache files | CPU-s: imports  compile  {hit}")
     for r in results:
         print(
             f"{r['seed']:>4}  {fmt(r['import_s'], width=7)}  {fmt(r['lowered_s'], width=7)}  "
@@ -183,54 +225,59 @@ def median(results: list[dict], field: str):
     return None if any(v is None for v in values) else statistics.median(values)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(bench: Benchmark = CARTPOLE, description: str = __doc__) -> None:
+    parser = argparse.ArgumentParser(description=description.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS))
     parser.add_argument(
         "--xla-flags", default=DEFAULT_XLA_FLAGS, help=f"XLA_FLAGS for the child processes (default {DEFAULT_XLA_FLAGS!r})"
     )
-    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        seed, cache_dir, launched_at = args.child
-        print("RESULT " + json.dumps(run_seed(int(seed), cache_dir, float(launched_at))), flush=True)
+        name, seed, cache_dir, launched_at = args.child
+        print("RESULT " + json.dumps(run_seed(BENCHMARKS[name], int(seed), cache_dir, float(launched_at))), flush=True)
         return
 
     load_before = os.getloadavg()
     cold, warm = [], []
     for seed in args.seeds:
-        cache_dir = CACHE_ROOT / f"seed-{seed}"
+        cache_dir = ROOT / ".cache" / "benchmarks" / bench.name / f"seed-{seed}"
         shutil.rmtree(cache_dir, ignore_errors=True)
-        cold.append(launch(seed, cache_dir, args.xla_flags))
-        warm.append(launch(seed, cache_dir, args.xla_flags))
+        cold.append(launch(bench, seed, cache_dir, args.xla_flags))
+        warm.append(launch(bench, seed, cache_dir, args.xla_flags))
     load_after = os.getloadavg()
 
-    print(f"PPO-clip on JAX CartPole-v1, XLA_FLAGS={args.xla_flags!r}")
-    print(f"config: {CONFIG}")
+    print(f"PPO-{bench.config.get('loss', 'clip')} on JAX {bench.env_id}, XLA_FLAGS={args.xla_flags!r}")
+    print(f"config: {bench.config}")
     print(f"load average (1, 5, 15 min) before {load_before}, after {load_after}; cores: {os.cpu_count()}")
-    table("cold (empty compilation cache)", cold)
-    table("warm (the cache the cold run of the same seed filled)", warm)
+    table(bench, "cold (empty compilation cache)", cold)
+    table(bench, "warm (the cache the cold run of the same seed filled)", warm)
+    hit = f"'>={bench.target:g}'"
     print(
         "\n'lowered': traced and lowered to XLA; 'compiled': XLA compile done (warm: read from the cache);\n"
-        "'>=475': the evaluation that first reached a mean return >= 475 finished; 'training': '>=475' - 'compiled'."
+        f"{hit}: the evaluation that first reached a mean return >= {bench.target:g} finished; "
+        f"'training': {hit} - 'compiled'."
     )
     print(f"\nmedians over seeds {args.seeds}:")
-    for kind, results, target in (("cold", cold, TARGETS["cold_s"]), ("warm", warm, TARGETS["warm_s"])):
+    targets = bench.targets
+    for kind, results, target in (("cold", cold, targets.get("cold_s")), ("warm", warm, targets.get("warm_s"))):
         parts = {f: median(results, f) for f in ("import_s", "lowered_s", "compiled_s", "training_s",
                                                    "target_from_launch_s")}
         if parts["target_from_launch_s"] is None:
-            print(f"  {kind}: some seeds never reached a mean return >= {TARGET:g}")
+            print(f"  {kind}: some seeds never reached a mean return >= {bench.target:g}")
             continue
         print(
-            f"  {kind}: launch to return >= {TARGET:g} {parts['target_from_launch_s']:.2f} s (target <= {target:g} s); "
+            f"  {kind}: launch to return >= {bench.target:g} {parts['target_from_launch_s']:.2f} s"
+            + (f" (target <= {target:g} s); " if target is not None else "; ") +
             f"imports {parts['import_s']:.2f}, trace+lower {parts['lowered_s'] - parts['import_s']:.2f}, "
             f"compile {parts['compiled_s'] - parts['lowered_s']:.2f}, training {parts['training_s']:.2f}"
         )
     print(
         f"  training env-steps/s (cold runs): {median(cold, 'steps_per_s'):,.0f} "
-        f"(target >= {TARGETS['steps_per_s']:,})"
+        + (f"(target >= {targets['steps_per_s']:,})" if "steps_per_s" in targets else "")
     )
-    print(f"  every run ending at a mean return >= {TARGET:g}: {all(r['final_return'] >= TARGET for r in cold + warm)}")
+    ended = all(r["final_return"] >= bench.target for r in cold + warm)
+    print(f"  every run ending at a mean return >= {bench.target:g}: {ended}")
 
 
 if __name__ == "__main__":

@@ -721,7 +721,6 @@ TABLE: dict[str, list[Bad] | NoArguments | AcceptsAnything] = {
         bad("config", lambda f: f("config")),
         bad("PPOConfig.learning_rate", lambda f: f(_ppo_config(learning_rate=-1.0))),
         bad("env", lambda f: f(env="CartPole-v1")),
-        bad("env", lambda f: f(env=_make_env("Pendulum-v1")), r"discrete actions"),
     ],
     "ppo.make_train": [
         bad("config", lambda f: f(None)),
@@ -1017,6 +1016,22 @@ TABLE: dict[str, list[Bad] | NoArguments | AcceptsAnything] = {
         bad("noise", lambda f: f(_gauss(), _gauss_params(), jnp.zeros(3), jnp.sum, jnp.zeros(4)), r"shape"),
         bad("noise", lambda f: f(_gauss(), _gauss_params(), jnp.zeros(3), jnp.sum, "noise")),
     ] for name in ("gaussian_score_function_estimates", "gaussian_pathwise_estimates")},
+    # --- distributions ------------------------------------------------------
+    "distributions.categorical": [
+        bad("n_actions", lambda f: f(0)),
+        bad("n_actions", lambda f: f("2")),
+    ],
+    "distributions.diagonal_gaussian": [
+        bad("action_dim", lambda f: f(-1)),
+        bad("action_dim", lambda f: f(1.5)),
+    ],
+    "distributions.gaussian_kl": [
+        bad("mean_p", lambda f: f("m", jnp.zeros(2), jnp.zeros(2), jnp.zeros(2))),
+        bad("log_std_q", lambda f: f(jnp.zeros(2), jnp.zeros(2), jnp.zeros(2), jnp.zeros(3)), r"broadcast|shape"),
+    ],
+    "distributions.for_env": [
+        bad("env", lambda f: f("Pendulum-v1")),
+    ],
     # --- envs ---------------------------------------------------------------
     "envs.make": [
         bad("name", lambda f: f("CartPole-v9"), r"unknown environment id"),

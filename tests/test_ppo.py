@@ -10,6 +10,7 @@ import numpy as np
 import optax
 import pytest
 
+from utils import checks, ppo
 from utils.envs import make
 from utils.policies import check_params, mlp_softmax
 from utils.ppo import (
@@ -396,3 +397,37 @@ def test_time_limit_and_fixed_kl_coef():
     assert float(metrics.kl) > 0
     assert float(state.kl_coef) == float(metrics.kl_coef) == 0.5
     assert 0 < float(jax.jit(ppo.evaluate)(state.params, jax.random.key(1))) <= 10
+
+
+def test_ppo_learns_pendulum_with_a_gaussian_policy():
+    """The same `make_train` on a Box action space: from the untrained policy (returns near
+    −1200) to better than −400 for both seeds within 30 iterations (122 880 steps), each seed
+    improving by more than 600. (Longer runs reach about −150: `PENDULUM_CONFIG`.)"""
+    env = make("Pendulum-v1")
+    config = ppo.PENDULUM_CONFIG._replace(total_timesteps=64 * 64 * 30, eval_every=10)
+    keys = jax.random.split(jax.random.key(0), 2)
+    out = jax.jit(jax.vmap(ppo.make_train(config, env=env)))(keys)
+    agent = ppo.make_ppo(config, env)
+    before = jax.vmap(lambda k: agent.evaluate(agent.init(k).params, k))(keys)
+    after = np.asarray(out.eval_return)[:, -1]
+    assert out.state.params.actor["log_std"].shape == (2, 1)  # one learned log σ per action dimension
+    assert np.all(np.asarray(before) < -900), before
+    checks.greater(float(after.min()), -400.0, what="every seed's mean action returns more than −400")
+    checks.greater(float((after - np.asarray(before)).min()), 600.0, what="every seed improves by more than 600")
+    # The Gaussian's log σ was learned: it fell from log σ_0 = 0 (exploration shrinks as the policy improves).
+    assert np.all(np.asarray(out.state.params.actor["log_std"]) < -0.3)
+
+
+def test_a_box_action_space_gets_gaussian_actions_and_the_kl_penalty_works_there():
+    env = make("Pendulum-v1")
+    config = ppo.PENDULUM_CONFIG._replace(loss="kl_penalty", total_timesteps=64 * 64 * 2, eval_every=0)
+    agent = ppo.make_ppo(config, env)
+    state = agent.init(jax.random.key(0))
+    assert state.params.actor["log_std"].dtype == jnp.float32
+    new_state, metrics = jax.jit(agent.update)(state)
+    assert np.isfinite(float(metrics.kl)) and float(metrics.kl) > 0
+    assert np.isfinite(float(metrics.entropy))
+    with pytest.raises(ValueError, match="init_log_std"):
+        ppo.make_ppo(config._replace(init_log_std=float("inf")), env)
+    with pytest.raises(ValueError, match="reward_scale"):
+        ppo.make_ppo(config._replace(reward_scale=0.0), env)

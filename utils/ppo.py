@@ -22,12 +22,19 @@ the per-state KL as penalty; `sampled_kl_penalty_objective` is the sampled form
 that does not keep π_θ near π^k (`one_state_maximiser` shows why);
 `utils.pseudocode.ppo` is the chapter's readable `ppo`, tested against it.
 
-The policy is `utils.policies.mlp_softmax` (a tanh MLP over the logits); the
-value baseline is a separate tanh MLP of the same widths. Every trick that is
-not in the chapter's equations is named in a comment and can be switched off
-in `PPOConfig`: advantage normalisation, clipped value loss, entropy bonus,
-gradient-norm clipping, learning-rate annealing, target-KL early stopping,
-greedy evaluation. Each update logs, as CleanRL does, the approximate KL
+The policy is a tanh MLP: over the logits of a softmax for discrete actions
+(as `utils.policies.mlp_softmax`), over the mean of a diagonal Gaussian with a
+learned state-independent log σ (initially `init_log_std`) for `Box` actions
+(`utils.distributions`; the environment clips the sample to its bounds and the
+loss scores the sample as drawn). The value baseline is a separate tanh MLP of
+the same widths. The same `make_train` trains both:
+
+    make_train(PENDULUM_CONFIG, env=make("Pendulum-v1"))   # the settings that learn Pendulum
+
+Every trick that is not in the chapter's equations is named in a comment and
+can be switched off in `PPOConfig`: advantage normalisation, clipped value
+loss, entropy bonus, gradient-norm clipping, learning-rate annealing, target-KL
+early stopping, reward scaling, greedy evaluation. Each update logs, as CleanRL does, the approximate KL
 `mean((w − 1) − log w)` and the clip fraction `mean(|w − 1| > ε)`, and also the
 exact per-state KL and the largest ratio after the update.
 """
@@ -45,13 +52,14 @@ import numpy as np
 import optax
 from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
 
-from utils import checks, estimators, validate
+from utils import checks, distributions, estimators, validate
 from utils.envs import Environment, make
 from utils.kl import categorical_kl
-from utils.policies import mlp_apply, mlp_softmax
+from utils.policies import mlp_apply
 
 __all__ = [
     "PPOConfig",
+    "PENDULUM_CONFIG",
     "ActorCriticParams",
     "Transition",
     "Batch",
@@ -126,9 +134,11 @@ class PPOConfig(NamedTuple):
     norm_adv: bool = True  # trick: advantage normalisation per minibatch
     clip_vloss: bool = False  # trick: clipped value loss (PPO2 / CleanRL)
     hidden: tuple[int, ...] = (64, 64)
+    init_log_std: float = 0.0  # log σ_0 of a Gaussian policy (Box actions): σ_0 = 1
+    reward_scale: float = 1.0  # trick: rewards times this constant in the advantages and value targets (1: off)
     eval_every: int = 0  # evaluate every this many updates inside `train` (0: never)
     eval_episodes: int = 32
-    eval_greedy: bool = True  # trick: evaluate the greedy (argmax) policy, not the stochastic one
+    eval_greedy: bool = True  # trick: evaluate the greedy policy (argmax, or the Gaussian's mean), not the stochastic one
 
     @property
     def batch_size(self) -> int:
@@ -144,6 +154,14 @@ class PPOConfig(NamedTuple):
 
 
 LOSSES = ("clip", "kl_penalty", "unclipped")
+
+# Pendulum-v1 (a continuous torque): 64 environments × 64 steps per iteration, 10 epochs of 32
+# minibatches, Adam at 1e-3 annealed, γ = 0.95 (Pendulum's reward is immediate: the optimum
+# looks a few seconds ahead), rewards scaled by 0.1 (they reach −16 a step). After 100
+# iterations (409 600 steps) the mean action's return, over 512 fresh episodes, was about −150
+# to −165 for seeds 0–2 (key 0 split three ways); the optimum is near −140.
+PENDULUM_CONFIG = PPOConfig(num_envs=64, num_steps=64, total_timesteps=64 * 64 * 100, update_epochs=10,
+                            num_minibatches=32, learning_rate=1e-3, gamma=0.95, reward_scale=0.1, eval_every=10)
 
 
 def _positive_int(value, name: str, allow_zero: bool = False) -> None:
@@ -219,6 +237,10 @@ def check_config(config: PPOConfig) -> PPOConfig:
         raise ValueError(
             f"PPOConfig.max_grad_norm must be positive (math.inf switches clipping off), got {config.max_grad_norm}"
         )
+    if not math.isfinite(_real(config.init_log_std, "init_log_std")):
+        raise ValueError(f"PPOConfig.init_log_std must be finite, got {config.init_log_std}")
+    if not 0 < _real(config.reward_scale, "reward_scale") < math.inf:
+        raise ValueError(f"PPOConfig.reward_scale must be positive and finite (1 switches scaling off), got {config.reward_scale}")
     hidden = tuple(config.hidden)
     for i, h in enumerate(hidden):
         _positive_int(h, f"hidden[{i}]")
@@ -421,9 +443,9 @@ class Transition(NamedTuple):
     """One environment step of the rollout, as stored for the update (leading axes "T N")."""
 
     obs: Float[Array, "*B obs_dim"]
-    action: Int[Array, "*B"]
+    action: Int[Array, "*B"] | Float[Array, "*B D"]
     log_prob: Float[Array, "*B"]  # log π^k(a|s), the behaviour policy's
-    logits: Float[Array, "*B A"]  # π^k's logits, for the exact KL of the adaptive rule
+    logits: Float[Array, "*B K"]  # π^k's distribution parameters (logits, or [μ, log σ]), for the exact KL
     reward: Float[Array, "*B"]
     terminated: Bool[Array, "*B"]
     done: Bool[Array, "*B"]  # terminated or truncated
@@ -435,9 +457,9 @@ class Batch(NamedTuple):
     flattened over time and environments, with its advantages and value targets."""
 
     obs: Float[Array, "B obs_dim"]
-    action: Int[Array, " B"]
+    action: Int[Array, " B"] | Float[Array, "B D"]
     old_log_prob: Float[Array, " B"]  # log π^k(a|s)
-    old_logits: Float[Array, "B A"]  # π^k(·|s), for the per-state KL of the penalty form
+    old_logits: Float[Array, "B K"]  # π^k(·|s)'s parameters, for the per-state KL of the penalty form
     advantage: Float[Array, " B"]
     target: Float[Array, " B"]  # value target A + V
     old_value: Float[Array, " B"]  # V(s) under the critic that collected the batch
@@ -518,7 +540,7 @@ def ppo_epochs(
 
 
 class ActorCriticParams(NamedTuple):
-    """The policy `π_θ` (logits MLP, `utils.policies.mlp_softmax`) and the value baseline `V_φ`."""
+    """The policy `π_θ` (an MLP's layers; for a Gaussian, `{"mean": layers, "log_std": "D"}`) and the value baseline `V_φ`."""
 
     actor: Any
     critic: Any
@@ -590,11 +612,8 @@ def make_ppo(config: PPOConfig = PPOConfig(), env: Environment | None = None) ->
     env = make("CartPole-v1") if env is None else env
     if not isinstance(env, Environment):
         raise TypeError(f"env must be a utils.envs.Environment (e.g. make('CartPole-v1')), got {type(env).__name__}")
-    if env.continuous:
-        raise ValueError(f"`env` must have discrete actions (a softmax policy over n_actions): {env.name} "
-                         f"has continuous actions of dimension {env.action_dim}")
     c = config
-    actor = mlp_softmax(env.obs_dim, env.n_actions, c.hidden)
+    dist = distributions.for_env(env)  # softmax over Discrete actions, diagonal Gaussian over a Box
     critic_sizes = (env.obs_dim, *c.hidden, 1)
     max_steps = int(getattr(env.params, "max_episode_steps", 500))
     n_grad_steps = c.num_updates * c.update_epochs * c.num_minibatches
@@ -608,12 +627,16 @@ def make_ppo(config: PPOConfig = PPOConfig(), env: Environment | None = None) ->
     optimizer = optax.flatten(optax.chain(*transforms))
 
     def logits_fn(actor_params, obs):
-        return actor.dist(actor_params, obs)
+        """The distribution parameters of π_θ(·|s): logits, or [μ_θ(s), log σ] for a Gaussian."""
+        if not env.continuous:
+            return mlp_apply(actor_params, jnp.asarray(obs, jnp.float32))
+        mean = mlp_apply(actor_params["mean"], jnp.asarray(obs, jnp.float32))
+        return jnp.concatenate([mean, jnp.broadcast_to(actor_params["log_std"], mean.shape)], axis=-1)
 
     def value_fn(critic_params, obs):
         return mlp_apply(critic_params, obs)[..., 0]
 
-    actor_sizes = (env.obs_dim, *c.hidden, env.n_actions)
+    actor_sizes = (env.obs_dim, *c.hidden, env.action_dim if env.continuous else env.n_actions)
     layer_shapes = [(m, n) for m, n in zip(actor_sizes[:-1], actor_sizes[1:])]
     layer_shapes += [(m, n) for m, n in zip(critic_sizes[:-1], critic_sizes[1:])]
     n_weights = sum(m * n for m, n in layer_shapes)
@@ -631,7 +654,10 @@ def make_ppo(config: PPOConfig = PPOConfig(), env: Environment | None = None) ->
             W = scale * noise[start : start + m * n].reshape(m, n) / math.sqrt(m)
             layers.append((W, jnp.zeros((n,), jnp.float32)))
             start += m * n
-        return ActorCriticParams(tuple(layers[:n_actor]), tuple(layers[n_actor:]))
+        actor_params = tuple(layers[:n_actor])
+        if env.continuous:  # a state-independent log σ, one per action dimension
+            actor_params = {"mean": actor_params, "log_std": jnp.full((env.action_dim,), c.init_log_std, jnp.float32)}
+        return ActorCriticParams(actor_params, tuple(layers[n_actor:]))
 
     def init(key: PRNGKeyArray) -> TrainState:
         _check_key(key)
@@ -653,15 +679,17 @@ def make_ppo(config: PPOConfig = PPOConfig(), env: Environment | None = None) ->
     def loss(params: ActorCriticParams, minibatch, kl_coef):
         mb = minibatch
         logits = logits_fn(params.actor, mb.obs)
-        log_probs = jax.nn.log_softmax(logits)
-        log_prob = jnp.take_along_axis(log_probs, mb.action[:, None], axis=-1)[:, 0]
+        log_prob = dist.log_prob(logits, mb.action)
         advantage = mb.advantage
         if c.norm_adv:  # trick: advantage normalisation (per minibatch, as in CleanRL)
             advantage = (advantage - advantage.mean()) / (advantage.std() + 1e-8)
         if c.loss == "clip":
             objective = ppo_clip_objective(log_prob, mb.old_log_prob, advantage, c.clip_eps)
-        elif c.loss == "kl_penalty":
+        elif c.loss == "kl_penalty" and not env.continuous:
             objective = kl_penalty_objective(logits, mb.old_logits, mb.action, advantage, kl_coef)
+        elif c.loss == "kl_penalty":  # the same objective, with the Gaussians' exact per-state KL
+            ratio = importance_ratio(log_prob, mb.old_log_prob)
+            objective = jnp.mean(ratio * advantage - kl_coef * dist.kl(mb.old_logits, logits))
         else:
             objective = unclipped_objective(log_prob, mb.old_log_prob, advantage)
         # Diagnostics, as CleanRL logs them (no gradient flows through them).
@@ -673,25 +701,27 @@ def make_ppo(config: PPOConfig = PPOConfig(), env: Environment | None = None) ->
             clipped = mb.old_value + jnp.clip(value - mb.old_value, -c.clip_eps, c.clip_eps)
             value_loss = jnp.maximum(value_loss, (clipped - mb.target) ** 2)
         value_loss = 0.5 * jnp.mean(value_loss)
-        entropy = -jnp.mean(jnp.sum(jnp.exp(log_probs) * log_probs, axis=-1))
+        entropy = jnp.mean(dist.entropy(logits))
         total = -objective + c.vf_coef * value_loss
         if c.ent_coef:  # trick: entropy bonus
             total = total - c.ent_coef * entropy
         return total, (objective, value_loss, entropy, *diagnostics)
 
-    def env_step(carry, gumbel):
+    def env_step(carry, noise):
         actor_params, env_state, obs, episode_return = carry
         logits = logits_fn(actor_params, obs)
-        # a ~ softmax(logits) by the Gumbel-max trick (what `jax.random.categorical`
-        # does), with the noise for the whole rollout drawn once, before the scan.
-        action = jnp.argmax(logits + gumbel, axis=-1)
-        log_prob = jnp.take_along_axis(jax.nn.log_softmax(logits), action[:, None], axis=-1)[:, 0]
+        # a ~ π^k(·|s) from noise drawn once for the whole rollout, before the scan (for a
+        # softmax, the Gumbel-max trick, which is what `jax.random.categorical` does). A
+        # Gaussian sample is scored as drawn; the environment clips it to its bounds.
+        action = dist.sample(logits, noise)
+        log_prob = dist.log_prob(logits, action)
         ts = jax.vmap(env.step)(env_state, action)
         done = ts.terminated | ts.truncated
         episode_return = episode_return + ts.reward
         finished = jnp.where(done, episode_return, 0.0)
+        reward = ts.reward * c.reward_scale  # trick: reward scaling (1: off); returns are reported unscaled
         transition = Transition(
-            obs, action, log_prob, logits, ts.reward, ts.terminated, done, ts.final_obs
+            obs, action, log_prob, logits, reward, ts.terminated, done, ts.final_obs
         )
         carry = (actor_params, ts.state, ts.obs, jnp.where(done, 0.0, episode_return))
         return carry, (transition, finished)
@@ -699,8 +729,8 @@ def make_ppo(config: PPOConfig = PPOConfig(), env: Environment | None = None) ->
     def update(state: TrainState) -> tuple[TrainState, UpdateMetrics]:
         key, rollout_key, epoch_key = jax.random.split(state.key, 3)
         carry = (state.params.actor, state.env_state, state.obs, state.episode_return)
-        gumbel = jax.random.gumbel(rollout_key, (c.num_steps, c.num_envs, env.n_actions))
-        (_, env_state, obs, episode_return), (traj, finished) = jax.lax.scan(env_step, carry, gumbel)
+        noise = dist.noise(rollout_key, (c.num_steps, c.num_envs))
+        (_, env_state, obs, episode_return), (traj, finished) = jax.lax.scan(env_step, carry, noise)
         # Values are computed once for the whole rollout, not inside the step loop.
         values = value_fn(state.params.critic, traj.obs)
         next_values = value_fn(state.params.critic, traj.final_obs)
@@ -728,8 +758,8 @@ def make_ppo(config: PPOConfig = PPOConfig(), env: Environment | None = None) ->
         objective, value_loss, entropy, approx_kls, clipfracs = aux  # each "epochs minibatches"
         last = jnp.sum(ran) - 1  # the last epoch that was applied
         new_logits = logits_fn(params.actor, traj.obs)
-        kl = jnp.mean(categorical_kl(traj.logits, new_logits))
-        new_log_prob = jnp.take_along_axis(jax.nn.log_softmax(new_logits), traj.action[..., None], axis=-1)[..., 0]
+        kl = jnp.mean(dist.kl(traj.logits, new_logits))
+        new_log_prob = dist.log_prob(new_logits, traj.action)
         kl_coef = state.kl_coef
         if c.loss == "kl_penalty" and c.adaptive_kl:
             kl_coef = adaptive_kl_coef(kl_coef, kl, c.kl_target)
@@ -755,23 +785,23 @@ def make_ppo(config: PPOConfig = PPOConfig(), env: Environment | None = None) ->
     def evaluate(params: ActorCriticParams, key: PRNGKeyArray) -> Float[Array, ""]:
         """Mean undiscounted return over `eval_episodes` fresh episodes (one
         `max_episode_steps` scan, vmapped over episodes, with done masks)."""
-        gumbel = None
+        noise = None
         if not c.eval_greedy:
             key, noise_key = jax.random.split(key)
-            gumbel = jax.random.gumbel(noise_key, (max_steps, c.eval_episodes, env.n_actions))
+            noise = dist.noise(noise_key, (max_steps, c.eval_episodes))
         env_state, obs = jax.vmap(env.reset)(jax.random.split(key, c.eval_episodes))
 
-        def step(carry, gumbel):
+        def step(carry, noise):
             env_state, obs, alive, total = carry
             logits = logits_fn(params.actor, obs)
-            action = jnp.argmax(logits if gumbel is None else logits + gumbel, axis=-1)
+            action = dist.mode(logits) if noise is None else dist.sample(logits, noise)
             ts = jax.vmap(env.step)(env_state, action)
             total = total + alive * ts.reward
             alive = alive & ~(ts.terminated | ts.truncated)
             return (ts.state, ts.obs, alive, total), None
 
         init_carry = (env_state, obs, jnp.ones(c.eval_episodes, bool), jnp.zeros(c.eval_episodes))
-        (_, _, _, total), _ = jax.lax.scan(step, init_carry, gumbel, length=max_steps)
+        (_, _, _, total), _ = jax.lax.scan(step, init_carry, noise, length=max_steps)
         return jnp.mean(total)
 
     return PPO(c, env, init, update, evaluate, logits_fn, value_fn, loss)
