@@ -85,49 +85,32 @@ def _params(name: str, cls, kwargs):
     return params
 
 
-def _make_cartpole(**kwargs) -> Environment:
-    params = _params("CartPole-v1", CartPoleParams, kwargs)
-    return Environment(
-        name="CartPole-v1",
-        reset=functools.partial(cartpole.reset, params=params),
-        step=functools.partial(cartpole.step, params=params),
-        obs_dim=cartpole.OBS_DIM,
-        n_actions=cartpole.N_ACTIONS,
-        params=params,
-    )
+def _factory(name: str, module, params_cls) -> Callable[..., Environment]:
+    """`make(name, **kwargs)` for the JAX port in `module` (its `reset`, `step` and sizes)."""
 
+    def make_env(**kwargs) -> Environment:
+        params = _params(name, params_cls, kwargs)
+        box = {}
+        if not hasattr(module, "N_ACTIONS"):  # a Box of torques, clipped by `step` to ±max_torque
+            box = dict(action_dim=module.ACTION_DIM, action_low=(-params.max_torque,) * module.ACTION_DIM,
+                       action_high=(params.max_torque,) * module.ACTION_DIM)
+        return Environment(
+            name=name,
+            reset=functools.partial(module.reset, params=params),
+            step=functools.partial(module.step, params=params),
+            obs_dim=module.OBS_DIM,
+            n_actions=getattr(module, "N_ACTIONS", None),
+            params=params,
+            **box,
+        )
 
-def _make_acrobot(**kwargs) -> Environment:
-    params = _params("Acrobot-v1", AcrobotParams, kwargs)
-    return Environment(
-        name="Acrobot-v1",
-        reset=functools.partial(acrobot.reset, params=params),
-        step=functools.partial(acrobot.step, params=params),
-        obs_dim=acrobot.OBS_DIM,
-        n_actions=acrobot.N_ACTIONS,
-        params=params,
-    )
-
-
-def _make_pendulum(**kwargs) -> Environment:
-    params = _params("Pendulum-v1", PendulumParams, kwargs)
-    return Environment(
-        name="Pendulum-v1",
-        reset=functools.partial(pendulum.reset, params=params),
-        step=functools.partial(pendulum.step, params=params),
-        obs_dim=pendulum.OBS_DIM,
-        n_actions=None,
-        params=params,
-        action_dim=pendulum.ACTION_DIM,
-        action_low=(-params.max_torque,),
-        action_high=(params.max_torque,),
-    )
+    return make_env
 
 
 _REGISTRY: dict[str, Callable[..., Environment]] = {
-    "CartPole-v1": _make_cartpole,
-    "Acrobot-v1": _make_acrobot,
-    "Pendulum-v1": _make_pendulum,
+    "CartPole-v1": _factory("CartPole-v1", cartpole, CartPoleParams),
+    "Acrobot-v1": _factory("Acrobot-v1", acrobot, AcrobotParams),
+    "Pendulum-v1": _factory("Pendulum-v1", pendulum, PendulumParams),
 }
 ENV_IDS = tuple(_REGISTRY)
 
