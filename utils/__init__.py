@@ -5,12 +5,13 @@ Every chapter starts with::
     from utils import plt, Array, Float, Callable, jax, jnp, latex, gym
 
 Importing this package only imports: it trains nothing, downloads nothing and
-writes no files (under jax < 0.5 it switches on the random-number implementation
-that newer jax uses by default: `utils.compat.use_partitionable_threefry`). `plt` (pyplot with the book's style) and `gym` are loaded
-on first use, so that a script importing only an algorithm module
-(`import utils.ppo`) does not pay for matplotlib. The algorithms live in
-submodules (`utils.optim`, `utils.envs`, `utils.policies`, ...), imported
-where they are used.
+writes no files (under jax < 0.5 it switches on the random-number
+implementation that newer jax uses by default:
+`utils.compat.use_partitionable_threefry`). `plt` (pyplot with the book's
+style) and `gym` are loaded on first use, so that a script importing only an
+algorithm module (`import utils.ppo`) does not pay for matplotlib. The
+algorithms live in submodules (`utils.optim`, `utils.envs`, `utils.policies`,
+...), imported where they are used.
 """
 from collections.abc import Callable
 from importlib import import_module
