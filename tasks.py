@@ -241,7 +241,7 @@ def test() -> None:
     setup()
     setup_browser()
     setup_latex()
-    # Two workers: the book build and the notebooks run beside the unit tests.
+    # Two workers: the book build (which executes every chapter) runs beside the unit tests.
     run(PYTHON, "-m", "pytest", "-n", "2", "--dist", "loadfile", "--durations=25")
     floors()
 

@@ -1,8 +1,11 @@
 """Every notebook in the book has an in-sync, output-free `.ipynb` twin.
 
-nbval executes the twins (it reads `.ipynb` only) and Colab opens them, so a
-twin that is missing or stale would leave a chapter untested or show readers
-old code. `python3 tasks.py sync` rewrites the twins.
+Colab opens the twins, and nbval executes those of the floors job (it reads
+`.ipynb` only), so a twin that is missing or stale would show readers old code
+or test other code than the book's. Because every twin holds exactly the
+cells of its `.md`, the main run executes each chapter once, in the book build
+(which fails on any failing cell), not a second time through nbval.
+`python3 tasks.py sync` rewrites the twins.
 """
 from __future__ import annotations
 
@@ -18,10 +21,15 @@ def test_the_book_has_notebooks():
     assert len(NOTEBOOKS) >= 2, NOTEBOOKS
 
 
-def test_nbval_collects_the_chapters_folder():
+def test_nbval_runs_the_floors_sections_and_the_build_runs_every_chapter():
+    import tasks
+
     config = (ROOT / "pyproject.toml").read_text()
-    assert 'testpaths = ["tests", "chapters"]' in config
+    assert 'testpaths = ["tests"]' in config  # the build executes the chapters in the main run
     assert "--nbval-lax" in config and "--nbval-current-env" in config
+    assert tasks.FLOORS_CHAPTERS == ["chapters/reinforce.ipynb", "chapters/ppo.ipynb"]
+    assert all((ROOT / path).is_file() for path in tasks.FLOORS_CHAPTERS)
+    assert "-W" in (ROOT / "tests" / "book_build.py").read_text()
 
 
 @pytest.mark.parametrize("md", NOTEBOOKS, ids=lambda p: p.stem)
