@@ -67,8 +67,8 @@ def one_step_from(env_id: str, states, actions, params=None):
     """The port's step from each given state (the i-th at time t = i), batched:
     (next physics, reward, terminated, truncated)."""
     module, State = MODULES[env_id]
-    params = module.AcrobotParams() if params is None and env_id == "Acrobot-v1" else params
-    params = module.PendulumParams() if params is None else params
+    if params is None:
+        params = acrobot.AcrobotParams() if env_id == "Acrobot-v1" else pendulum.PendulumParams()
 
     def f(physics, action, t):
         ts = module.step_no_reset(State(physics, t, jax.random.key(0)), action, params)

@@ -37,6 +37,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from utils import validate
+from utils.envs import Environment
 from utils.kl import categorical_kl
 
 __all__ = ["ActionDistribution", "categorical", "diagonal_gaussian", "gaussian_kl", "for_env"]
@@ -128,7 +129,5 @@ def diagonal_gaussian(action_dim: int) -> ActionDistribution:
 
 def for_env(env) -> ActionDistribution:
     """The distribution family for `env`'s actions: categorical for `Discrete`, diagonal Gaussian for `Box`."""
-    from utils.envs import Environment
-
     validate.check_instance("env", env, Environment, "utils.envs.Environment (from utils.envs.make)")
     return diagonal_gaussian(env.action_dim) if env.continuous else categorical(env.n_actions)
