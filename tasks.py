@@ -54,6 +54,13 @@ STATIC = ROOT / ".cache" / "static"
 
 # The versions the book is built and tested with (`python3 tasks.py lock` refreshes it).
 LOCK = ROOT / "requirements-lock.txt"
+# Releases the lock avoids although the ranges allow them (Colab's and a user's installs are not
+# capped), each for a measured reason. `lock` resolves under these as constraints.
+LOCK_CAPS = {
+    # ml_dtypes 0.7.0's extension takes about 0.55 s to import, 0.6.0's 4 ms, and every
+    # `import jax` imports it: half of benchmarks/ppo_cartpole.py's import time.
+    "ml-dtypes<0.7": "0.7.0 imports in 0.55 s, 0.6.0 in 4 ms, and every import of jax pays it",
+}
 # A second environment with every dependency at its declared lower bound.
 FLOORS_VENV = ROOT / ".venv-floors"
 FLOORS_BIN = FLOORS_VENV / ("Scripts" if os.name == "nt" else "bin")
@@ -302,8 +309,10 @@ def lock() -> None:
     setup()
     report = ROOT / ".cache" / "lock-report.json"
     report.parent.mkdir(parents=True, exist_ok=True)
+    caps = ROOT / ".cache" / "lock-caps.txt"
+    caps.write_text("".join(f"{spec}\n" for spec in LOCK_CAPS))
     run(PYTHON, "-m", "pip", "install", "--quiet", "--dry-run", "--ignore-installed",
-        "--report", report, "-r", "requirements.txt")
+        "--report", report, "-r", "requirements.txt", "-c", caps)
     write_lock(json.loads(report.read_text()))
     setup()
 
@@ -322,6 +331,7 @@ def write_lock(report: dict) -> None:
         "# The versions the book is built and tested with: the latest that satisfied\n"
         "# requirements.txt when `python3 tasks.py lock` last ran (set-up installs\n"
         "# requirements.txt under these constraints). Do not edit: refresh with that task.\n"
+        + "".join(f"# capped: {spec} ({reason}; tasks.LOCK_CAPS)\n" for spec, reason in LOCK_CAPS.items())
         + "".join(f"{name}=={version}\n" for name, version in pins)
     )
     print(f"+ wrote {LOCK.name} ({len(pins)} packages)", flush=True)

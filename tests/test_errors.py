@@ -337,6 +337,14 @@ TABLE: dict[str, list[Bad] | NoArguments | AcceptsAnything] = {
         bad("score", lambda f: f(mdp(), theta(), "score")),
     ],
     # --- kl -----------------------------------------------------------------
+    "kl.gaussian_kl": [
+        bad("mean_p", lambda f: f("m", jnp.zeros(2), jnp.zeros(2), jnp.zeros(2))),
+        bad("log_std_q", lambda f: f(jnp.zeros(2), jnp.zeros(2), jnp.zeros(2), jnp.zeros(3)), r"broadcast|shape"),
+    ],
+    "kl.policy_kl": [
+        bad("dist_p", lambda f: f(jnp.zeros(2), (jnp.zeros(1), jnp.zeros(1))), r"same kind"),
+        bad("logits_p", lambda f: f("x", jnp.zeros(2))),
+    ],
     **{f"kl.{name}": [
         bad("log_prob_old", lambda f: f("x", jnp.zeros((2, 3)))),
         bad("log_prob_old", lambda f: f(jnp.zeros(3), jnp.zeros((2, 3))), r"shape"),
@@ -526,6 +534,7 @@ TABLE: dict[str, list[Bad] | NoArguments | AcceptsAnything] = {
         bad("config.n_envs", lambda f: f(_npg_config(n_envs=0))),
     ],
     "npg.train_seeds": [
+        bad("env", lambda f: f(key(), 2, env="CartPole-v1")),
         bad("key", lambda f: f("key", 2)),
         bad("n_seeds", lambda f: f(key(), 0)),
         bad("config", lambda f: f(key(), 2, config={})),
@@ -644,6 +653,8 @@ TABLE: dict[str, list[Bad] | NoArguments | AcceptsAnything] = {
         bad("kl_multiplier", lambda f: f(kl_multiplier=0.0)),
     ],
     "trpo.train_seeds": [
+        bad("env", lambda f: f(key(), 2, env=3)),
+        bad("config.reward_scale", lambda f: f(key(), 2, _trpo_config(reward_scale=0.0))),
         bad("key", lambda f: f(1, 2)),
         bad("n_seeds", lambda f: f(key(), -1)),
         bad("config.value_learning_rate", lambda f: f(key(), 2, _trpo_config(value_learning_rate=-1.0))),
@@ -726,6 +737,11 @@ TABLE: dict[str, list[Bad] | NoArguments | AcceptsAnything] = {
         bad("config", lambda f: f(None)),
         bad("PPOConfig.gae_lambda", lambda f: f(_ppo_config(gae_lambda=1.5))),
         bad("on_eval", lambda f: f(on_eval="print")),
+    ],
+    "ppo.train_seeds": [
+        bad("key", lambda f: f(0, 2)),
+        bad("n_seeds", lambda f: f(key(), 0)),
+        bad("env", lambda f: f(key(), 2, env="Pendulum-v1")),
     ],
     "ppo.one_state_maximiser": [
         bad("objective", lambda f: f("objective")),
@@ -916,6 +932,7 @@ TABLE: dict[str, list[Bad] | NoArguments | AcceptsAnything] = {
         bad("config.n_steps", lambda f: f(_reinforce_config(n_steps=0))),
     ],
     "reinforce.train_seeds": [
+        bad("env", lambda f: f(key(), 2, env="Pendulum-v1")),
         bad("key", lambda f: f(3, 2)),
         bad("n_seeds", lambda f: f(key(), 0)),
         bad("config.learning_rate", lambda f: f(key(), 2, _reinforce_config(learning_rate=0.0))),
@@ -926,6 +943,8 @@ TABLE: dict[str, list[Bad] | NoArguments | AcceptsAnything] = {
         bad("n", lambda f: f(jnp.zeros((2, 8)), n=0)),
     ],
     "reinforce.policy_of": [
+        bad("env", lambda f: f(env="Pendulum-v1")),
+        bad("config.init_log_std", lambda f: f(_reinforce_config(init_log_std=float("inf")))),
         bad("config", lambda f: f(1)),
         bad("config.n_envs", lambda f: f(_reinforce_config(n_envs=-1))),
     ],
@@ -954,7 +973,22 @@ TABLE: dict[str, list[Bad] | NoArguments | AcceptsAnything] = {
         bad("traj", lambda f: f({"rewards": W()})),
         bad("traj.rewards", lambda f: f(traj()._replace(rewards=jnp.zeros(3))), r"shape"),
     ],
+    # --- seeds --------------------------------------------------------------
+    "seeds.seed_sharding": [
+        bad("n_seeds", lambda f: f(0)),
+        bad("n_seeds", lambda f: f(2.5)),
+    ],
+    "seeds.train_seeds": [
+        bad("train", lambda f: f("train", key(), 2)),
+        bad("key", lambda f: f(lambda k: k, 3, 2)),
+        bad("n_seeds", lambda f: f(lambda k: k, key(), 0)),
+    ],
     # --- policies -----------------------------------------------------------
+    "policies.mlp_policy_for": [
+        bad("env", lambda f: f("Pendulum-v1")),
+        bad("hidden", lambda f: f(_make_env("CartPole-v1"), hidden=(0,))),
+        bad("init_log_std", lambda f: f(_make_env("Pendulum-v1"), init_log_std=float("nan"))),
+    ],
     "policies.check_params": [
         bad("policy", lambda f: f("policy", theta())),
         bad("params", lambda f: f(tab_policy(), jnp.zeros(3)), r"expected"),
@@ -1025,14 +1059,14 @@ TABLE: dict[str, list[Bad] | NoArguments | AcceptsAnything] = {
         bad("action_dim", lambda f: f(-1)),
         bad("action_dim", lambda f: f(1.5)),
     ],
-    "distributions.gaussian_kl": [
-        bad("mean_p", lambda f: f("m", jnp.zeros(2), jnp.zeros(2), jnp.zeros(2))),
-        bad("log_std_q", lambda f: f(jnp.zeros(2), jnp.zeros(2), jnp.zeros(2), jnp.zeros(3)), r"broadcast|shape"),
-    ],
     "distributions.for_env": [
         bad("env", lambda f: f("Pendulum-v1")),
     ],
     # --- envs ---------------------------------------------------------------
+    "envs.env_or_cartpole": [
+        bad("env", lambda f: f("CartPole-v1", 500)),
+        bad("max_episode_steps", lambda f: f(None, 0)),
+    ],
     "envs.make": [
         bad("name", lambda f: f("CartPole-v9"), r"unknown environment id"),
         bad("max_episode_steps", lambda f: f("CartPole-v1", max_episode_steps=0)),

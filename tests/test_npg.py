@@ -123,3 +123,17 @@ def test_check_natural_gradient_bad_input():
     mdp = example_mdp()
     with pytest.raises(ValueError, match="entries"):
         check_natural_gradient(mdp, jnp.zeros((4, 2)), jnp.zeros(5))
+
+
+def test_npg_learns_pendulum_with_a_gaussian_policy():
+    """NPG on a Box action space (the natural step taken as is): 30 iterations of
+    `PENDULUM_CONFIG` (96 000 steps) take both seeds from about −1150 to better than −300
+    (seen: −164 and −160)."""
+    from utils.envs import make
+    from utils.npg import PENDULUM_CONFIG
+
+    out = train_seeds(jax.random.key(0), 2, PENDULUM_CONFIG._replace(n_iterations=30), make("Pendulum-v1"))
+    r = np.asarray(out.metrics.episode_return)
+    first, last = np.nanmean(r[:, :5], axis=1), np.nanmean(r[:, -5:], axis=1)
+    assert np.all(first < -1000), first
+    assert np.all(last > -300), last

@@ -183,3 +183,29 @@ def test_bad_arguments_raise():
         make_train({"n_envs": 2})
     with pytest.raises(ValueError, match="n_seeds"):
         train_seeds(jax.random.key(0), 0)
+
+
+def first_and_last(out, n=5):
+    """Each seed's mean episode return over its first and its last `n` updates."""
+    r = np.asarray(out.metrics.episode_return)
+    return np.nanmean(r[:, :n], axis=1), np.nanmean(r[:, -n:], axis=1)
+
+
+def test_reinforce_learns_pendulum_with_a_gaussian_policy():
+    """The same `make_train` on a Box action space. With the baseline, 50 updates (160 000 steps)
+    of `PENDULUM_CONFIG` lift both seeds by more than 200 (seen: 287 and 296, from about −1200 to
+    about −900; 100 updates reach about −200). Without it the estimator's weights are all negative
+    and learning crawls: 300 updates at Adam 1e-3 (960 000 steps) gain more than 40 (seen: 82 and
+    107), a stated margin over the noise of five updates' means (about 15)."""
+    from utils.reinforce import PENDULUM_CONFIG
+
+    env = make("Pendulum-v1")
+    out = train_seeds(jax.random.key(0), 2, PENDULUM_CONFIG._replace(n_updates=50), env)
+    assert out.policy_params["log_std"].shape == (2, 1)  # one learned log σ per action dimension
+    first, last = first_and_last(out)
+    assert np.all(first < -1000), first
+    assert np.all(last - first > 200), (first, last)
+    slow = train_seeds(jax.random.key(0), 2,
+                       PENDULUM_CONFIG._replace(use_baseline=False, learning_rate=1e-3, n_updates=300), env)
+    first, last = first_and_last(slow)
+    assert np.all(last - first > 40), (first, last)

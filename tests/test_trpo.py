@@ -142,3 +142,20 @@ def test_bad_input_raises():
         trpo_tabular(mdp, jnp.zeros((3, 2)), 0.01, 2, 10, jax.random.key(0))
     with pytest.raises(ValueError, match="n_trajectories"):
         trpo_tabular(mdp, jnp.zeros((4, 2)), 0.01, 2, 0, jax.random.key(0))
+
+
+def test_trpo_learns_pendulum_with_a_gaussian_policy():
+    """TRPO on a Box action space, with the closed-form Gaussian KL in the constraint: 30
+    iterations of `PENDULUM_CONFIG` (96 000 steps) take both seeds from about −1150 to better
+    than −300 (seen: −177 and −152), and every accepted step stays inside the trust region."""
+    from utils.envs import make
+    from utils.trpo import PENDULUM_CONFIG
+
+    out = train_seeds(jax.random.key(0), 2, PENDULUM_CONFIG._replace(n_iterations=30), make("Pendulum-v1"))
+    r = np.asarray(out.metrics.episode_return)
+    first, last = np.nanmean(r[:, :5], axis=1), np.nanmean(r[:, -5:], axis=1)
+    assert np.all(first < -1000), first
+    assert np.all(last > -300), last
+    kl, accepted = np.asarray(out.metrics.kl), np.asarray(out.metrics.accepted)
+    assert accepted.mean() > 0.9
+    assert np.all(kl[accepted] <= PENDULUM_CONFIG.delta * (1 + 1e-5)), kl.max()

@@ -38,7 +38,7 @@ from jaxtyping import Array, Float, PRNGKeyArray
 
 from utils import validate
 from utils.envs import Environment
-from utils.kl import categorical_kl
+from utils.kl import categorical_kl, gaussian_kl  # gaussian_kl: re-exported
 
 __all__ = ["ActionDistribution", "categorical", "diagonal_gaussian", "gaussian_kl", "for_env"]
 
@@ -83,15 +83,6 @@ def categorical(n_actions: int) -> ActionDistribution:
 
     return ActionDistribution(f"categorical({A})", A, (), jnp.int32, log_prob, entropy, categorical_kl,
                               noise, sample, mode)
-
-
-def gaussian_kl(mean_p: Float[Array, "*B D"], log_std_p: Float[Array, "*B D"],
-                mean_q: Float[Array, "*B D"], log_std_q: Float[Array, "*B D"]) -> Float[Array, "*B"]:
-    """`KL(N(μ_p, diag σ_p²) ‖ N(μ_q, diag σ_q²)) = Σ_i [log σ_q/σ_p + (σ_p² + (μ_p − μ_q)²)/(2 σ_q²) − 1/2]`."""
-    named = [("mean_p", mean_p), ("log_std_p", log_std_p), ("mean_q", mean_q), ("log_std_q", log_std_q)]
-    validate.check_broadcastable(*[(name, validate.as_float_array(name, x)) for name, x in named])
-    var_p, var_q = jnp.exp(2 * log_std_p), jnp.exp(2 * log_std_q)
-    return jnp.sum(log_std_q - log_std_p + (var_p + (mean_p - mean_q) ** 2) / (2 * var_q) - 0.5, axis=-1)
 
 
 def diagonal_gaussian(action_dim: int) -> ActionDistribution:

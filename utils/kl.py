@@ -53,6 +53,8 @@ __all__ = [
     "categorical_kl",
     "kl_states_per_trajectory",
     "kl_div_states",
+    "gaussian_kl",
+    "policy_kl",
 ]
 
 
@@ -221,3 +223,23 @@ def kl_div_states(
         raise ValueError(f"`obs` must have leading shape (N, H), got shape {tuple(jnp.shape(obs))}")
     logits = jax.vmap(jax.vmap(policy.dist, (None, 0)), (None, 0))
     return jnp.mean(kl_states_per_trajectory(logits(params_old, obs), logits(params, obs), mask))
+
+
+def gaussian_kl(mean_p: Float[Array, "*B D"], log_std_p: Float[Array, "*B D"],
+                mean_q: Float[Array, "*B D"], log_std_q: Float[Array, "*B D"]) -> Float[Array, "*B"]:
+    """`KL(N(μ_p, diag σ_p²) ‖ N(μ_q, diag σ_q²)) = Σ_i [log σ_q/σ_p + (σ_p² + (μ_p − μ_q)²)/(2 σ_q²) − 1/2]`."""
+    named = [("mean_p", mean_p), ("log_std_p", log_std_p), ("mean_q", mean_q), ("log_std_q", log_std_q)]
+    validate.check_broadcastable(*[(name, validate.as_float_array(name, x)) for name, x in named])
+    var_p, var_q = jnp.exp(2 * log_std_p), jnp.exp(2 * log_std_q)
+    return jnp.sum(log_std_q - log_std_p + (var_p + (mean_p - mean_q) ** 2) / (2 * var_q) - 0.5, axis=-1)
+
+
+def policy_kl(dist_p, dist_q) -> Float[Array, "*B"]:
+    """`KL(π_p(·|s) ‖ π_q(·|s))` from two outputs of `Policy.dist` (batched alike):
+    the logits of a softmax policy, or `(mean, log_std)` of a diagonal Gaussian."""
+    if isinstance(dist_p, tuple) != isinstance(dist_q, tuple):
+        raise TypeError("`dist_p` and `dist_q` must come from the same kind of policy: "
+                        "both logits, or both (mean, log_std)")
+    if isinstance(dist_p, tuple):
+        return gaussian_kl(*dist_p, *dist_q)
+    return categorical_kl(dist_p, dist_q)

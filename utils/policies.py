@@ -32,6 +32,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
 from utils import validate
+from utils.envs import Environment
 
 Params = Any  # a pytree of arrays
 Obs = Any  # an integer state (tabular) or a float vector
@@ -500,3 +501,20 @@ def _state_mlp_softmax(S: int, A: int, hidden: tuple[int, ...]) -> Policy:
         return mlp_apply(params, codes[s])
 
     return _softmax_policy(init, logits, f"state_mlp_softmax(n_states={S}, n_actions={A}, hidden={hidden})")
+
+
+# --------------------------------------------------------------------------
+# The policy an algorithm trains on an environment.
+# --------------------------------------------------------------------------
+
+
+def mlp_policy_for(env, hidden: Sequence[int] = (64, 64), init_log_std: float = 0.0) -> Policy:
+    """The tanh-MLP policy for `env`'s actions (a `utils.envs.Environment`):
+    `mlp_softmax` over `Discrete` actions, `diagonal_gaussian` with a learned,
+    state-independent `log σ` starting at `init_log_std` over a `Box`. The
+    environment clips a Gaussian sample to its bounds; the sample is scored as drawn."""
+    validate.check_instance("env", env, Environment, "utils.envs.Environment (from utils.envs.make)")
+    if env.continuous:
+        return diagonal_gaussian(env.obs_dim, env.action_dim, hidden, learn_std=True, init_log_std=init_log_std)
+    return mlp_softmax(env.obs_dim, env.n_actions, hidden)
+

@@ -9,7 +9,7 @@ and the training loop. The forms share everything except the policy objective
     config = PPOConfig(loss="clip")                 # or loss="kl_penalty", "unclipped"
     train = jax.jit(make_train(config))
     out = train(jax.random.key(0))                  # the whole run is one jit
-    outs = jax.jit(jax.vmap(make_train(config)))(jax.random.split(key, 3))  # seeds
+    outs = train_seeds(jax.random.key(0), 3, config)  # seeds, sharded over the devices
 
 `make_train(config, on_eval=f)` calls `f(update, eval_return)` from inside
 the compiled run after each evaluation (progress, timing). For a loop of your
@@ -52,7 +52,7 @@ import numpy as np
 import optax
 from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
 
-from utils import checks, distributions, estimators, validate
+from utils import checks, distributions, estimators, seeds, validate
 from utils.envs import Environment, make
 from utils.kl import categorical_kl
 from utils.policies import mlp_apply
@@ -83,6 +83,7 @@ __all__ = [
     "check_config",
     "make_ppo",
     "make_train",
+    "train_seeds",
     "ONE_STATE_PI_K",
     "ONE_STATE_ACTIONS",
     "ONE_STATE_ADVANTAGES",
@@ -853,6 +854,15 @@ def make_train(
         return TrainOutput(state, metrics, eval_return)
 
     return train
+
+
+def train_seeds(key: PRNGKeyArray, n_seeds: int, config: PPOConfig = PPOConfig(),
+                env: Environment | None = None) -> TrainOutput:
+    """Train `n_seeds` independent runs at once (`jit` of `vmap` of `make_train(config, env)`,
+    the seeds sharded over the devices: `utils.seeds`); every output has a leading axis "n_seeds"."""
+    _check_key(key)
+    validate.check_int("n_seeds", n_seeds, 1)
+    return seeds.train_seeds(make_train(config, env), key, n_seeds)
 
 
 # ---------------------------------------------------------------------------

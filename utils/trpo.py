@@ -28,7 +28,8 @@ The chapter writes the gain as `E_{tau ~ rho_{theta^k}}[sum_h E_{a ~ pi_theta(.|
 with only the sampled actions' advantages, the inner expectation is
 importance-sampled with `pi^k` (Schulman et al. 2015, eq. 14), which is `L`.
 The KL is the per-state form (eq-trpo-kl-states): the exact KL between the two
-action distributions at each visited state (`utils.kl.categorical_kl`). Its
+action distributions at each visited state (`utils.kl.policy_kl`: softmax or,
+for continuous actions, diagonal Gaussian, both in closed form). Its
 Hessian at `theta^k` is the sampled Fisher information for any network, so
 the Fisher-vector products are Hessian-vector products of this KL; the
 Hessian of the log-ratio estimator `mean_t log pi^k(a_t|s_t) / pi_theta(a_t|s_t)`
@@ -69,11 +70,11 @@ from jaxtyping import Array, Bool, Float, PRNGKeyArray
 
 from utils import checks, exact, validate
 from utils.policies import Policy, check_params
-from utils.envs import make
+from utils import seeds
+from utils.envs import Environment, env_or_cartpole
 from utils.envs.tabular import TabularMDP, tabular_mdp
-from utils.envs.cartpole import N_ACTIONS, OBS_DIM
 from utils.estimators import gae
-from utils.kl import categorical_kl, kl_div_states
+from utils.kl import categorical_kl, kl_div_states, policy_kl
 from utils.natural import (
     check_damping,
     check_delta,
@@ -82,11 +83,12 @@ from utils.natural import (
     fisher_vector_product,
     natural_step_size,
 )
-from utils.policies import mlp_apply, mlp_init, mlp_softmax, tabular_softmax
+from utils.policies import mlp_apply, mlp_init, mlp_policy_for, tabular_softmax
 from utils.rollouts import rollout, sample_trajectories
 
 __all__ = [
     "TRPOConfig",
+    "PENDULUM_CONFIG",
     "StepInfo",
     "Metrics",
     "TrainOutput",
@@ -137,8 +139,18 @@ class TRPOConfig(NamedTuple):
     value_learning_rate: float = 1e-2  # Adam, value network
     value_steps: int = 20  # full-batch Adam steps on the value regression per iteration
     hidden: tuple = (32, 32)  # tanh MLP widths, policy and value network
-    max_episode_steps: int = 500  # CartPole-v1's time limit
+    max_episode_steps: int = 500  # CartPole-v1's time limit (the default environment's; others keep their own)
+    init_log_std: float = 0.0  # a Gaussian policy's initial log σ (Box actions only)
+    reward_scale: float = 1.0  # trick: rewards × this in the advantages and value targets (1: off)
     fresh_kl: bool = False  # measurement: the step's KL on a fresh batch of pi^k (one more rollout)
+
+
+# Pendulum-v1 (a continuous torque): 16 environments × one whole 200-step episode per
+# iteration, γ = 0.95, rewards scaled by 0.1 (they reach −16 a step), a (64, 64) network, the
+# default radius δ = 0.02. From about −1150, seeds 0–3 (key 0 split four ways) reached −150 to
+# −160 (mean return of the iteration's episodes) after 50 iterations (160 000 steps).
+PENDULUM_CONFIG = TRPOConfig(n_envs=16, n_steps=200, n_iterations=50, gamma=0.95, reward_scale=0.1,
+                             hidden=(64, 64))
 
 
 class StepInfo(NamedTuple):
@@ -788,7 +800,7 @@ class _RunnerState(NamedTuple):
     value_params: tuple
     value_opt: optax.OptState
     env_state: object
-    obs: Float[Array, "N 4"]
+    obs: Float[Array, "N obs_dim"]
     running_return: Float[Array, " N"]  # return so far of each environment's current episode
     key: PRNGKeyArray
 
@@ -811,17 +823,25 @@ def check_config(config: TRPOConfig, name: str = "config") -> TRPOConfig:
         raise ValueError(f"{name}.value_learning_rate must be a finite number > 0, got {config.value_learning_rate}")
     for i, h in enumerate(config.hidden):
         check_positive_int(h, f"{name}.hidden[{i}]")
+    validate.check_in_range(f"{name}.reward_scale", config.reward_scale, 0.0, None, inclusive=(False, True))
+    if isinstance(config.init_log_std, bool) or not (isinstance(config.init_log_std, (int, float))
+                                                     and math.isfinite(config.init_log_std)):
+        raise ValueError(f"{name}.init_log_std must be a finite number, got {config.init_log_std!r}")
     return config
 
 
-def policy_of(config: TRPOConfig = TRPOConfig()):
-    """The `utils.policies.Policy` that `make_train(config)` trains (to run or animate it)."""
+def policy_of(config: TRPOConfig = TRPOConfig(), env: Environment | None = None):
+    """The `utils.policies.Policy` that `make_train(config, env)` trains (to run or animate it):
+    a softmax MLP for discrete actions, a diagonal Gaussian MLP for a Box (`mlp_policy_for`)."""
     check_config(config)
-    return mlp_softmax(OBS_DIM, N_ACTIONS, tuple(config.hidden))
+    env = env_or_cartpole(env, config.max_episode_steps)
+    return mlp_policy_for(env, tuple(config.hidden), config.init_log_std)
 
 
-def make_train(config: TRPOConfig = TRPOConfig(), kl_multiplier: float = 1.0):
-    """Return `train(key) -> TrainOutput`, the whole training run as one pure function.
+def make_train(config: TRPOConfig = TRPOConfig(), kl_multiplier: float = 1.0, env: Environment | None = None):
+    """Return `train(key) -> TrainOutput`, the whole training run on `env` (default
+    CartPole-v1, with `config.max_episode_steps`; any `utils.envs.make(...)`
+    environment, discrete or continuous) as one pure function.
 
     Config errors raise here, eagerly. `train` is jittable and vmappable over keys.
     `kl_multiplier` scales the KL that the constraint (and so the Fisher) uses; it is 1
@@ -831,9 +851,9 @@ def make_train(config: TRPOConfig = TRPOConfig(), kl_multiplier: float = 1.0):
     """
     check_config(config)
     validate.check_in_range("kl_multiplier", kl_multiplier, 0.0, None, inclusive=(False, True))
-    env = make("CartPole-v1", max_episode_steps=config.max_episode_steps)
-    policy = policy_of(config)
-    value_sizes = (OBS_DIM, *config.hidden, 1)
+    env = env_or_cartpole(env, config.max_episode_steps)
+    policy = policy_of(config, env)
+    value_sizes = (env.obs_dim, *config.hidden, 1)
     value_tx = optax.adam(config.value_learning_rate)
 
     def value_fn(value_params, obs):
@@ -869,8 +889,8 @@ def make_train(config: TRPOConfig = TRPOConfig(), kl_multiplier: float = 1.0):
         # end of the rollout, never after a termination.
         values = batch_value(runner.value_params, traj.obs)
         next_values = batch_value(runner.value_params, traj.final_obs)
-        advantages = gae(traj.rewards, values, next_values, traj.terminated, traj.truncated,
-                         config.gamma, config.gae_lambda)
+        advantages = gae(traj.rewards * config.reward_scale, values, next_values, traj.terminated,
+                         traj.truncated, config.gamma, config.gae_lambda)
         targets = advantages + values
         if config.normalize_advantages:
             advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
@@ -890,7 +910,7 @@ def make_train(config: TRPOConfig = TRPOConfig(), kl_multiplier: float = 1.0):
             return surrogate_objective(log_prob, traj.log_probs, advantages)
 
         def kl_fn(theta):
-            return kl_scale * jnp.sum(categorical_kl(logits_k, batch_logits(unravel(theta), traj.obs)))
+            return kl_scale * jnp.sum(policy_kl(logits_k, batch_logits(unravel(theta), traj.obs)))
 
         def constraint_kl(theta):
             return kl_multiplier * kl_fn(theta)
@@ -912,7 +932,7 @@ def make_train(config: TRPOConfig = TRPOConfig(), kl_multiplier: float = 1.0):
             fresh_done = fresh.terminated | fresh.truncated
             fresh_scale = (1.0 / fresh_done.size if config.kl_per_step
                            else 1.0 / (config.n_envs + fresh_done[:, :-1].sum()))
-            fresh_kl = fresh_scale * jnp.sum(categorical_kl(
+            fresh_kl = fresh_scale * jnp.sum(policy_kl(
                 batch_logits(runner.policy_params, fresh.obs), batch_logits(policy_params, fresh.obs)))
         else:
             fresh_kl = jnp.full((), jnp.nan, jnp.float32)
@@ -953,10 +973,10 @@ def make_train(config: TRPOConfig = TRPOConfig(), kl_multiplier: float = 1.0):
     return train
 
 
-def train_seeds(key: PRNGKeyArray, n_seeds: int, config: TRPOConfig = TRPOConfig()) -> TrainOutput:
-    """Train `n_seeds` independent runs at once (`jit` of `vmap` of `train`);
-    every output has a leading axis "n_seeds"."""
+def train_seeds(key: PRNGKeyArray, n_seeds: int, config: TRPOConfig = TRPOConfig(),
+                env: Environment | None = None) -> TrainOutput:
+    """Train `n_seeds` independent runs at once (`jit` of `vmap` of `train`, the seeds sharded
+    over the devices: `utils.seeds`); every output has a leading axis "n_seeds"."""
     validate.check_key("key", key)
     n_seeds = check_positive_int(n_seeds, "n_seeds")
-    train = make_train(config)
-    return jax.jit(jax.vmap(train))(jax.random.split(key, n_seeds))
+    return seeds.train_seeds(make_train(config, env=env), key, n_seeds)

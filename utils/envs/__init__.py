@@ -29,6 +29,7 @@ from utils.envs.tabular import TabularMDP, example_mdp, one_state_mdp, random_md
 __all__ = [
     "Environment",
     "make",
+    "env_or_cartpole",
     "ENV_IDS",
     "cartpole",
     "acrobot",
@@ -130,3 +131,13 @@ def make(name: str, **kwargs) -> Environment:
             "utils.envs.gym_bridge.run_episode_gym(env_id, ...)."
         )
     return _REGISTRY[name](**kwargs)
+
+
+def env_or_cartpole(env: Environment | None, max_episode_steps: int) -> Environment:
+    """`env`, checked, or (for `None`) CartPole-v1 with `max_episode_steps`: the default
+    environment of the algorithms' `make_train(config, env=None)`."""
+    if env is None:
+        return make("CartPole-v1", max_episode_steps=max_episode_steps)
+    if not isinstance(env, Environment):
+        raise TypeError(f"`env` must be a utils.envs.Environment (from utils.envs.make), got {type(env).__name__}")
+    return env
