@@ -105,3 +105,28 @@ def test_bad_input():
         cartpole_episode(balance, jax.random.key(0), 0)
     with pytest.raises(TypeError, match="act"):
         cartpole_episode(None, jax.random.key(0), 5)
+
+
+def test_pendulum_episode_matches_step_no_reset_and_animates():
+    from utils.animation import animate_pendulum, pendulum_episode
+    from utils.envs import pendulum
+
+    def push(obs):  # torque along the angular velocity: adds energy (clipped at ±2 by the environment)
+        return 3.0 * obs[2:3]
+
+    key = jax.random.key(5)
+    physics = pendulum_episode(push, key, 40)
+    assert physics.shape == (41, 2)
+    state, obs = pendulum.reset(key)
+    np.testing.assert_allclose(physics[0], state.physics)
+    for t in range(40):
+        ts = pendulum.step_no_reset(state, push(obs))
+        state, obs = ts.state, ts.obs
+        np.testing.assert_allclose(physics[t + 1], state.physics, atol=1e-4)
+    anim = animate_pendulum(physics, title="test", dpi=40)
+    assert isinstance(anim, CartPoleAnimation) and anim.still_frame == 40
+    assert anim.to_jshtml().count("frames[") >= 41
+    with pytest.raises(ValueError, match="physics"):
+        animate_pendulum(np.zeros((3, 4)))
+    with pytest.raises(TypeError, match="params"):
+        pendulum_episode(push, key, 10, params=CartPoleParams())

@@ -1207,6 +1207,19 @@ TABLE: dict[str, list[Bad] | NoArguments | AcceptsAnything] = {
         bad("n_steps", lambda f: f(lambda o: 0, key(), 0)),
         bad("params", lambda f: f(lambda o: 0, key(), 10, params={})),
     ],
+    "animation.pendulum_episode": [
+        bad("act", lambda f: f("act", key(), 10)),
+        bad("key", lambda f: f(lambda o: o[:1], 1, 10)),
+        bad("n_steps", lambda f: f(lambda o: o[:1], key(), 0)),
+        bad("params", lambda f: f(lambda o: o[:1], key(), 10, params={})),
+    ],
+    "animation.animate_pendulum": [
+        bad("physics", lambda f: f("p")),
+        bad("physics", lambda f: f(np.zeros((3, 4))), r"shape"),
+        bad("interval", lambda f: f(np.zeros((3, 2)), interval=0)),
+        bad("figsize", lambda f: f(np.zeros((3, 2)), figsize=3)),
+        bad("alt", lambda f: f(np.zeros((3, 2)), alt=3)),
+    ],
     "animation.animate_cartpole": [
         bad("physics", lambda f: f("p")),
         bad("physics", lambda f: f(np.zeros((3, 3))), r"shape"),

@@ -29,11 +29,12 @@ import numpy as np
 from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
 
 from utils import validate
-from utils.envs import cartpole
+from utils.envs import cartpole, pendulum
 from utils.envs.cartpole import CartPoleParams
+from utils.envs.pendulum import PendulumParams
 from utils.plotting import plt
 
-__all__ = ["CartPoleAnimation", "cartpole_episode", "animate_cartpole"]
+__all__ = ["CartPoleAnimation", "cartpole_episode", "animate_cartpole", "pendulum_episode", "animate_pendulum"]
 
 
 class CartPoleAnimation(matplotlib.animation.FuncAnimation):
@@ -99,14 +100,15 @@ def _check_positive_int(value, name: str) -> int:
     return int(value)
 
 
-@functools.partial(jax.jit, static_argnames=("act", "n_steps", "params"))
-def _episode(act, key, n_steps, params):
-    state, obs = cartpole.reset(key, params)
+@functools.partial(jax.jit, static_argnames=("act", "n_steps", "params", "env"))
+def _episode(act, key, n_steps, params, env=cartpole):
+    """`n_steps` of `env` (the `cartpole` or `pendulum` module) without resets under `act`."""
+    state, obs = env.reset(key, params)
 
     def one_step(carry, _):
         state, obs, alive = carry
-        ts = cartpole.step_no_reset(state, act(obs), params)
-        # After the pole falls, keep the last state: the episode is over.
+        ts = env.step_no_reset(state, act(obs), params)
+        # After a termination, keep the last state: the episode is over.
         next_state = jax.tree_util.tree_map(lambda new, old: jnp.where(alive, new, old), ts.state, state)
         next_alive = alive & ~ts.terminated
         return (next_state, ts.obs, next_alive), (next_state.physics, next_alive)
@@ -115,6 +117,39 @@ def _episode(act, key, n_steps, params):
     physics = jnp.concatenate([state.physics[None], physics])
     alive = jnp.concatenate([jnp.ones((1,), bool), alive])
     return physics, alive
+
+
+def _checked_episode(act, key, n_steps, params, env, params_type, action: str):
+    if not callable(act):
+        raise TypeError(f"act must be a function obs -> {action}, got {type(act).__name__}")
+    n_steps = _check_positive_int(n_steps, "n_steps")
+    validate.check_key("key", key)
+    if not isinstance(params, params_type):
+        raise TypeError(f"params must be a {params_type.__name__}, got {type(params).__name__}")
+    return _episode(act, key, n_steps, params, env)
+
+
+def _check_figure_args(interval, figsize, dpi, title, alt) -> tuple[int, int]:
+    interval = _check_positive_int(interval, "interval")
+    dpi = _check_positive_int(dpi, "dpi")
+    if title is not None:
+        validate.check_instance("title", title, str)
+    if alt is not None:
+        validate.check_instance("alt", alt, str)
+    if len(figsize) != 2 if hasattr(figsize, "__len__") else True:
+        raise TypeError(f"`figsize` must be a pair (width, height) in inches, got {figsize!r}")
+    for i, size in enumerate(figsize):
+        validate.check_in_range(f"figsize[{i}]", size, 0.0, None, inclusive=(False, True))
+    return interval, dpi
+
+
+def _check_physics(physics, n: int) -> np.ndarray:
+    physics = np.asarray(validate.as_float_array("physics", physics), dtype=np.float64)
+    if physics.ndim != 2 or physics.shape[1] != n or physics.shape[0] < 1:
+        raise ValueError(f"physics must have shape (T, {n}) with T >= 1, got {physics.shape}")
+    if not np.all(np.isfinite(physics)):
+        raise ValueError("physics must be finite")
+    return physics
 
 
 def cartpole_episode(
@@ -133,13 +168,7 @@ def cartpole_episode(
     `s_t`. After a termination the last state is repeated. The time limit
     `params.max_episode_steps` is not applied: choose `n_steps` yourself.
     """
-    if not callable(act):
-        raise TypeError(f"act must be a function obs -> action, got {type(act).__name__}")
-    n_steps = _check_positive_int(n_steps, "n_steps")
-    validate.check_key("key", key)
-    if not isinstance(params, CartPoleParams):
-        raise TypeError(f"params must be a CartPoleParams, got {type(params).__name__}")
-    return _episode(act, key, n_steps, params)
+    return _checked_episode(act, key, n_steps, params, cartpole, CartPoleParams, "action")
 
 
 def animate_cartpole(
@@ -161,23 +190,10 @@ def animate_cartpole(
     Each frame's title gives the time step and the pole angle in degrees; `alt` is
     the player's alt text (what a reader who cannot see it is told it shows).
     """
-    physics = np.asarray(validate.as_float_array("physics", physics), dtype=np.float64)
-    if physics.ndim != 2 or physics.shape[1] != 4 or physics.shape[0] < 1:
-        raise ValueError(f"physics must have shape (T, 4) with T >= 1, got {physics.shape}")
-    if not np.all(np.isfinite(physics)):
-        raise ValueError("physics must be finite")
+    physics = _check_physics(physics, 4)
     if not isinstance(params, CartPoleParams):
         raise TypeError(f"params must be a CartPoleParams, got {type(params).__name__}")
-    interval = _check_positive_int(interval, "interval")
-    dpi = _check_positive_int(dpi, "dpi")
-    if title is not None:
-        validate.check_instance("title", title, str)
-    if alt is not None:
-        validate.check_instance("alt", alt, str)
-    if len(figsize) != 2 if hasattr(figsize, "__len__") else True:
-        raise TypeError(f"`figsize` must be a pair (width, height) in inches, got {figsize!r}")
-    for i, size in enumerate(figsize):
-        validate.check_in_range(f"figsize[{i}]", size, 0.0, None, inclusive=(False, True))
+    interval, dpi = _check_figure_args(interval, figsize, dpi, title, alt)
 
     pole_length = 2 * params.length  # `length` is half the pole, as in gymnasium
     cart_w, cart_h = 0.5, 0.3
@@ -209,6 +225,62 @@ def animate_cartpole(
 
     anim = CartPoleAnimation(fig, draw, frames=physics.shape[0], interval=interval, blit=False)
     anim.still_frame = physics.shape[0] - 1  # the state the episode ends in
+    anim.alt = alt or ""
+    plt.close(fig)
+    return anim
+
+
+def pendulum_episode(
+    act: Callable[[Float[Array, " 3"]], Float[Array, " 1"]],
+    key: PRNGKeyArray,
+    n_steps: int,
+    params: PendulumParams = PendulumParams(),
+) -> Float[Array, "T+1 2"]:
+    """One Pendulum episode of `n_steps` steps under `act(obs) -> torque` ("1"; the environment
+    clips it to ±`params.max_torque`). Returns the physics rows `(θ, θ̇)` of `s_0, ..., s_T`
+    (θ = 0 upright). Pendulum never terminates; `n_steps` replaces its 200-step time limit."""
+    return _checked_episode(act, key, n_steps, params, pendulum, PendulumParams, "torque")[0]
+
+
+def animate_pendulum(
+    physics: Float[Array, "T 2"],
+    *,
+    interval: int = 50,
+    figsize: tuple[float, float] = (3.2, 3.2),
+    dpi: int = 72,
+    title: str | None = None,
+    alt: str | None = None,
+) -> CartPoleAnimation:
+    """A `FuncAnimation` (saved at `dpi`) with one frame per row of `physics` ("T 2", from
+    `pendulum_episode`), `interval` ms apart (Pendulum's time step is 50 ms: real time). The
+    rod is drawn from the pivot at angle θ from upright; each frame's title gives the step and
+    the angle in degrees. As `animate_cartpole`, the figure is closed and `alt` is the alt text."""
+    physics = _check_physics(physics, 2)
+    interval, dpi = _check_figure_args(interval, figsize, dpi, title, alt)
+    fig, ax = plt.subplots(figsize=figsize, dpi=dpi)
+    ax.set_xlim(-1.25, 1.25)
+    ax.set_ylim(-1.25, 1.25)
+    ax.set_aspect("equal")
+    ax.grid(False)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    ax.plot([0.0], [1.0], marker="x", color="0.6")  # the goal: upright
+    (rod,) = ax.plot([], [], color="C1", linewidth=5, solid_capstyle="round")
+    ax.plot([0.0], [0.0], marker="o", color="0.3")  # the pivot
+    label = ax.set_title(title or "")
+
+    def draw(t):
+        theta = physics[t, 0]
+        rod.set_data([0.0, np.sin(theta)], [0.0, np.cos(theta)])
+        prefix = f"{title}: " if title else ""
+        angle = np.degrees((theta + np.pi) % (2 * np.pi) - np.pi)
+        label.set_text(f"{prefix}step {t}, {angle:+.0f}°")
+        return rod, label
+
+    anim = CartPoleAnimation(fig, draw, frames=physics.shape[0], interval=interval, blit=False)
+    anim.still_frame = physics.shape[0] - 1
     anim.alt = alt or ""
     plt.close(fig)
     return anim
