@@ -1063,6 +1063,13 @@ TABLE: dict[str, list[Bad] | NoArguments | AcceptsAnything] = {
         bad("env", lambda f: f("Pendulum-v1")),
     ],
     # --- envs ---------------------------------------------------------------
+    "exercises.check": [
+        bad("name", lambda f: f("reward-to-go", lambda r: r)),
+        bad("fn", lambda f: f("reward_to_go", None)),
+    ],
+    "exercises.reference": [
+        bad("name", lambda f: f(3)),
+    ],
     "envs.env_or_cartpole": [
         bad("env", lambda f: f("CartPole-v1", 500)),
         bad("max_episode_steps", lambda f: f(None, 0)),
