@@ -9,6 +9,7 @@
     python3 tasks.py pdf        # set up (and install TeX Live), then the whole book as _build/latex/book.pdf
     python3 tasks.py sync       # rewrite chapters/*.ipynb from their MyST twins
     python3 tasks.py notebooks  # standard first cell and slide metadata in chapters/*.md, then sync
+    python3 tasks.py assignments  # student notebooks of the exercises (no solutions) in _build/assignments
 
 Set-up creates a virtual environment in `.venv` and installs
 `requirements.txt` (which installs this repository's `utils` package in
@@ -71,7 +72,7 @@ FLOORS_CONSTRAINTS = ROOT / ".cache" / "floors-constraints.txt"
 FLOORS_TOOLS = ["pytest", "pytest-xdist", "nbval", "ipykernel", "jupytext", "pyyaml"]
 # Tests that need the book build (or its toolchain), Chromium, npm or a network, and so the main environment.
 FLOORS_SKIPPED_TESTS = ["test_build.py", "test_browser.py", "test_slides.py", "test_slides_browser.py",
-                        "test_bootstrap.py", "test_pdf.py", "test_execute_tool.py"]
+                        "test_bootstrap.py", "test_pdf.py", "test_execute_tool.py", "test_assignments.py"]
 # The chapters' claims (tests/test_claims_*.py) pass at the floors too, but they train at the
 # chapters' scale: they run in the main suite only, which keeps the two jobs within the suite's budget.
 FLOORS_SKIPPED_TESTS += [path.name for path in sorted((ROOT / "tests").glob("test_claims_*.py"))]
@@ -358,6 +359,12 @@ def sync() -> None:
     run(BIN / "jupytext", "--to", "ipynb", *chapter_notebooks())
 
 
+def assignments() -> None:
+    """Student notebooks (solutions removed, skeletons and checks kept) in _build/assignments."""
+    setup()
+    run(PYTHON, "tools/assignments.py", *chapter_notebooks())
+
+
 def notebooks() -> None:
     setup()
     run(PYTHON, "tools/notebooks.py", *chapter_notebooks())
@@ -366,7 +373,7 @@ def notebooks() -> None:
 
 if __name__ == "__main__":
     jobs = {"book": book, "test": test, "slides": slides, "sync": sync, "notebooks": notebooks,
-            "floors": floors, "lock": lock, "pdf": pdf}
+            "floors": floors, "lock": lock, "pdf": pdf, "assignments": assignments}
     if len(sys.argv) != 2 or sys.argv[1] not in jobs:
         sys.exit(__doc__)
     jobs[sys.argv[1]]()

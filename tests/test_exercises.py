@@ -142,6 +142,14 @@ def test_a_wrong_dtype_or_a_non_array_gets_its_own_message():
         check("reward_to_go", lambda r: "done")
 
 
+def test_an_unfinished_skeleton_is_told_to_return_something():
+    def skeleton(rewards):
+        ...  # your code here
+
+    with pytest.raises(ExerciseError, match="returned None: finish it"):
+        check("reward_to_go", skeleton)
+
+
 def test_an_exception_in_the_students_code_is_reported_in_one_line():
     def broken(rewards):
         return rewards @ jnp.ones((2, 2))  # a shape error inside JAX

@@ -479,6 +479,9 @@ def _fail(ex: Exercise, case: Case, message: str) -> ExerciseError:
 
 
 def _as_answer(ex: Exercise, case: Case, got, expected: np.ndarray) -> np.ndarray:
+    if got is None:
+        raise _fail(ex, case, f"your function returned None: finish it so that it returns the answer "
+                              f"(the signature is {ex.signature})")
     try:
         answer = np.asarray(got)
     except Exception as error:  # a tracer, a key, something that is not an array
