@@ -18,7 +18,7 @@ from conftest import ROOT
 sys.path.insert(0, str(ROOT / "tools"))
 import assignments  # noqa: E402
 
-SECTIONS = ["reinforce", "pg_ascent", "baselines", "trpo", "npg", "ppo"]
+SECTIONS = ["gradient_ascent", "pg_ascent", "reinforce", "baselines", "pdl", "trpo", "npg", "ppo", "summary"]
 
 
 def solutions(section: str) -> list[str]:

@@ -65,8 +65,26 @@ def natural_step_size(grad, natural_grad, delta):
     return jnp.sqrt(2 * delta / (grad @ natural_grad))
 
 
+def gradient_ascent(grad, theta0, step_size, n_steps):
+    theta = theta0
+    for _ in range(n_steps):
+        theta = theta + step_size * grad(theta)
+    return theta
+
+
+def performance_difference(d_new, pi_new, advantage):
+    return jnp.sum(d_new[..., None] * pi_new * advantage)
+
+
+def reinforce_baseline_step(theta, states, actions, rewards, baseline, step_size):
+    weights = jax.vmap(reward_to_go)(rewards) - baseline[jnp.arange(rewards.shape[1]), states]
+    scores = jax.vmap(jax.vmap(softmax_score, (None, 0, 0)), (None, 0, 0))(theta, states, actions)  # "N H S A"
+    return theta + step_size * jnp.einsum("nhsa,nh->sa", scores, weights) / rewards.shape[0]
+
+
 SOLUTIONS = {f.__name__: f for f in (reward_to_go, discounted_return, gae, softmax_score, importance_weights,
-                                     categorical_kl, clipped_surrogate, conjugate_gradient, natural_step_size)}
+                                     categorical_kl, clipped_surrogate, conjugate_gradient, natural_step_size,
+                                     gradient_ascent, performance_difference, reinforce_baseline_step)}
 
 
 def test_every_exercise_has_a_solution_here():

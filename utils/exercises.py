@@ -93,7 +93,7 @@ def _past_hint(rewards, got, expected):
 
 
 _REWARD_TO_GO_MISTAKES = (
-    Mistake(lambda r: np.full(len(r), np.sum(r, dtype=np.float64)), _past_hint),
+    Mistake(lambda r: np.full(len(r), np.sum(np.asarray(r, np.float64))), _past_hint),
     Mistake(lambda r: np.cumsum(np.asarray(r, np.float64)),
             lambda r, got, exp: "your value at h sums r_0, ..., r_h (the rewards up to h); "
                                 "the reward-to-go sums r_h, ..., r_{H-1}: accumulate from the end"),
@@ -431,6 +431,144 @@ _NATURAL_STEP_SIZE_MISTAKES = (
 )
 
 
+# ---------------------------------------------------------------------------
+# Gradient ascent and the performance difference lemma
+# ---------------------------------------------------------------------------
+
+
+def _gradient_ascent(grad, theta0, step_size, n_steps):
+    theta = np.asarray(theta0, np.float64)
+    for _ in range(n_steps):
+        theta = theta + step_size * np.asarray(grad(theta), np.float64)
+    return theta
+
+
+class _Gradient:
+    """The gradient of a concave quadratic `J(θ) = −½ (θ − c)ᵀ diag(w) (θ − c)`, printed as its formula."""
+
+    def __init__(self, c, w):
+        self.c, self.w = np.asarray(c, np.float32), np.asarray(w, np.float32)
+
+    def __call__(self, theta):
+        return self.w * (self.c - theta)
+
+    def __repr__(self):
+        return f"grad J(theta) = w * (c - theta) with c = {self.c.tolist()}, w = {self.w.tolist()}"
+
+
+def _gradient_ascent_cases():
+    return [
+        Case("J = -(theta - 1)^2 / 2 in one dimension, from 0, step size 0.5, 1 step",
+             (_Gradient([1.0], [1.0]), np.zeros(1, np.float32), 0.5, 1)),
+        Case("the same, 3 steps", (_Gradient([1.0], [1.0]), np.zeros(1, np.float32), 0.5, 3)),
+        Case("two dimensions, c = (2, -1), w = (1, 4), from (0, 0), step size 0.125, 4 steps",
+             (_Gradient([2.0, -1.0], [1.0, 4.0]), np.zeros(2, np.float32), 0.125, 4)),
+        Case("zero steps: the initial point", (_Gradient([3.0], [1.0]), np.array([0.5], np.float32), 0.1, 0)),
+    ]
+
+
+_GRADIENT_ASCENT_MISTAKES = (
+    Mistake(lambda g, th, eta, n: _gradient_ascent(lambda x: -np.asarray(g(x), np.float64), th, eta, n),
+            lambda *a: "your steps go downhill: gradient ascent adds eta * grad J(theta^k)"),
+    Mistake(lambda g, th, eta, n: np.asarray(th, np.float64) + n * eta * np.asarray(g(np.asarray(th)), np.float64),
+            lambda *a: "you evaluate the gradient only at theta^0: recompute it at every iterate theta^k"),
+    Mistake(lambda g, th, eta, n: _gradient_ascent(g, th, eta, max(n - 1, 0)),
+            lambda g, th, eta, n, got, exp: f"off by one: your answer is theta^{n - 1}, after {n - 1} steps; "
+                                            f"return theta^{n}"),
+    Mistake(lambda g, th, eta, n: _gradient_ascent(g, th, eta, n + 1),
+            lambda g, th, eta, n, got, exp: f"off by one: your answer is theta^{n + 1}; return theta^{n}, "
+                                            f"after {n} steps"),
+)
+
+
+def _performance_difference(d_new, pi_new, advantage):
+    d, p, A = (np.asarray(x, np.float64) for x in (d_new, pi_new, advantage))
+    return np.asarray(np.sum(d[..., None] * p * A))
+
+
+def _performance_difference_cases():
+    rng = _rng(13)
+    H, S, A = 3, 4, 2
+
+    def distribution(shape):
+        x = rng.random(shape)
+        return (x / x.sum(-1, keepdims=True)).astype(np.float32)
+
+    return [
+        Case("one step, one state, two actions: pi~ = (1, 0), A = (1, -1)",
+             (np.ones((1, 1), np.float32), np.array([[[1.0, 0.0]]], np.float32), np.array([[[1.0, -1.0]]], np.float32))),
+        Case("two steps, two states, a deterministic pi~",
+             (np.array([[1.0, 0.0], [0.5, 0.5]], np.float32),
+              np.array([[[0.0, 1.0], [1.0, 0.0]], [[1.0, 0.0], [0.0, 1.0]]], np.float32),
+              np.array([[[0.5, 2.0], [1.0, -1.0]], [[-1.0, 3.0], [0.0, 0.25]]], np.float32))),
+        Case(f"random d, pi~ and A with H = {H}, S = {S}, A = {A} (seed 13)",
+             (distribution((H, S)), distribution((H, S, A)), rng.normal(size=(H, S, A)).astype(np.float32))),
+    ]
+
+
+_PERFORMANCE_DIFFERENCE_MISTAKES = (
+    Mistake(lambda d, p, A: np.asarray(np.sum(np.asarray(p, np.float64) * A)),
+            lambda *a: "you sum over the states without weighting them: weight state s at step h by d_h(s), "
+                       "the probability that pi~ is in s at step h"),
+    Mistake(lambda d, p, A: np.asarray(np.sum(np.asarray(d, np.float64)[..., None] * np.asarray(A, np.float64)) / np.shape(A)[-1]),
+            lambda *a: "you average the advantages over the actions uniformly: weight action a by pi~_h(a|s), "
+                       "the new policy's probability"),
+    Mistake(lambda d, p, A: _performance_difference(d[:1], p[:1], A[:1]),
+            lambda *a: "you kept only step h = 0: the lemma sums the expected advantage over every step h"),
+    Mistake(lambda d, p, A: _performance_difference(d, p, A) / np.shape(A)[0],
+            lambda *a: "you average over the steps: the lemma sums over h, it does not divide by H"),
+)
+
+
+# ---------------------------------------------------------------------------
+# The pieces together: one REINFORCE step with a baseline, tabular softmax
+# ---------------------------------------------------------------------------
+
+
+def _reinforce_step(theta, states, actions, rewards, baseline, step_size, *, use_baseline=True,
+                    to_go=True, average=True, sign=1.0):
+    theta = np.asarray(theta, np.float64)
+    states, actions = np.asarray(states), np.asarray(actions)
+    rewards, baseline = np.asarray(rewards, np.float64), np.asarray(baseline, np.float64)
+    N, H = rewards.shape
+    grad = np.zeros_like(theta)
+    for n in range(N):
+        G = np.cumsum(rewards[n, ::-1])[::-1] if to_go else np.full(H, rewards[n].sum())
+        for h in range(H):
+            s, a = states[n, h], actions[n, h]
+            weight = G[h] - (baseline[h, s] if use_baseline else 0.0)
+            grad += _softmax_score(theta, s, a) * weight
+    return theta + sign * step_size * grad / (N if average else 1)
+
+
+def _reinforce_step_cases():
+    rng = _rng(14)
+    N, H, S, A = 8, 4, 3, 2
+    return [
+        Case("one trajectory of 2 steps, 2 states x 2 actions, zero baseline, step size 1",
+             (np.zeros((2, 2), np.float32), np.array([[0, 1]]), np.array([[1, 0]]), np.array([[1.0, 2.0]], np.float32),
+              np.zeros((2, 2), np.float32), 1.0)),
+        Case("the same trajectory with baseline b = [[1, 0], [0, 1]]",
+             (np.zeros((2, 2), np.float32), np.array([[0, 1]]), np.array([[1, 0]]), np.array([[1.0, 2.0]], np.float32),
+              np.array([[1.0, 0.0], [0.0, 1.0]], np.float32), 1.0)),
+        Case(f"{N} random trajectories, H = {H}, S = {S}, A = {A} (seed 14), step size 0.1",
+             (rng.normal(size=(S, A)).astype(np.float32), rng.integers(0, S, (N, H)), rng.integers(0, A, (N, H)),
+              rng.normal(size=(N, H)).astype(np.float32), rng.normal(size=(H, S)).astype(np.float32), 0.1)),
+    ]
+
+
+_REINFORCE_STEP_MISTAKES = (
+    Mistake(lambda *a: _reinforce_step(*a, use_baseline=False),
+            lambda *a: "your step ignores the baseline: weight each score by G_h - b_h(s_h)"),
+    Mistake(lambda *a: _reinforce_step(*a, to_go=False),
+            lambda *a: "you weight every step by the whole return R(tau): use the reward-to-go G_h from step h on"),
+    Mistake(lambda *a: _reinforce_step(*a, average=False),
+            lambda *a: "you sum over the trajectories: average over them (divide by N)"),
+    Mistake(lambda *a: _reinforce_step(*a, sign=-1.0),
+            lambda *a: "your step goes downhill: REINFORCE ascends, theta + eta * (the gradient estimate)"),
+)
+
+
 EXERCISES: dict[str, Exercise] = {
     ex.name: ex
     for ex in (
@@ -459,6 +597,19 @@ EXERCISES: dict[str, Exercise] = {
         Exercise("conjugate_gradient", 'fn(matvec: Callable, b: Float[Array, "D"], n_iters: int) -> Float[Array, "D"]',
                  _conjugate_gradient, _conjugate_gradient_cases, _CONJUGATE_GRADIENT_MISTAKES,
                  "the iterate x_n of conjugate gradient for A x = b from x_0 = 0 after n_iters products"),
+        Exercise("gradient_ascent", 'fn(grad: Callable, theta0: Float[Array, "D"], step_size: float, '
+                 'n_steps: int) -> Float[Array, "D"]', _gradient_ascent, _gradient_ascent_cases,
+                 _GRADIENT_ASCENT_MISTAKES, "theta^n after n_steps steps theta^(k+1) = theta^k + eta grad J(theta^k)"),
+        Exercise("performance_difference", 'fn(d_new: Float[Array, "H S"], pi_new: Float[Array, "H S A"], '
+                 'advantage: Float[Array, "H S A"]) -> Float[Array, ""]', _performance_difference,
+                 _performance_difference_cases, _PERFORMANCE_DIFFERENCE_MISTAKES,
+                 "sum_h sum_s d_h(s) sum_a pi~_h(a|s) A_h(s, a), the right-hand side of the lemma"),
+        Exercise("reinforce_baseline_step", 'fn(theta: Float[Array, "S A"], states: Int[Array, "N H"], '
+                 'actions: Int[Array, "N H"], rewards: Float[Array, "N H"], baseline: Float[Array, "H S"], '
+                 'step_size: float) -> Float[Array, "S A"]', _reinforce_step, _reinforce_step_cases,
+                 _REINFORCE_STEP_MISTAKES,
+                 "theta + step_size (1/N) sum_n sum_h grad log pi_theta(a_h|s_h) (G_h - baseline[h, s_h]), "
+                 "the tabular softmax score and the reward-to-go"),
         Exercise("natural_step_size", 'fn(grad: Float[Array, "D"], natural_grad: Float[Array, "D"], delta: float) '
                  '-> Float[Array, ""]', _natural_step_size, _natural_step_size_cases, _NATURAL_STEP_SIZE_MISTAKES,
                  "eta = sqrt(2 delta / (g . x)), so that (1/2) (eta x)^T F (eta x) = delta"),
@@ -507,6 +658,13 @@ def _hint(ex: Exercise, case: Case, answer: np.ndarray, expected: np.ndarray) ->
     return f"expected {ex.definition}"
 
 
+def _as_jax(args: tuple) -> tuple:
+    """The case's arrays as JAX arrays, as a student's JAX code expects them (the references use NumPy)."""
+    import jax.numpy as jnp
+
+    return tuple(jnp.asarray(x) if isinstance(x, np.ndarray) else x for x in args)
+
+
 def reference(name: str) -> Callable[..., np.ndarray]:
     """The reference answer of exercise `name` (float64 NumPy), as `check` computes it."""
     return _exercise(name).reference
@@ -528,7 +686,7 @@ def check(name: str, fn: Callable) -> None:
     for case in cases:
         expected = np.asarray(ex.reference(*case.args), np.float64)
         try:
-            got = fn(*case.args)
+            got = fn(*_as_jax(case.args))
         except Exception as error:  # the student's code: report it in one line, not as a trace
             raise _fail(ex, case, f"your function raised {type(error).__name__}: "
                                   f"{str(error).splitlines()[0] if str(error) else ''}") from None
