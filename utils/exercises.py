@@ -269,10 +269,8 @@ _IMPORTANCE_WEIGHTS_MISTAKES = (
 
 
 def _categorical_kl(logits_p, logits_q):
-    lp = np.asarray(logits_p, np.float64)
-    lq = np.asarray(logits_q, np.float64)
-    log_p = lp - np.log(np.sum(np.exp(lp - lp.max(-1, keepdims=True)), -1, keepdims=True)) - lp.max(-1, keepdims=True)
-    log_q = lq - np.log(np.sum(np.exp(lq - lq.max(-1, keepdims=True)), -1, keepdims=True)) - lq.max(-1, keepdims=True)
+    log_p = np.log(_softmax(np.asarray(logits_p, np.float64)))
+    log_q = np.log(_softmax(np.asarray(logits_q, np.float64)))
     return np.sum(np.exp(log_p) * (log_p - log_q), axis=-1)
 
 
