@@ -68,9 +68,8 @@ import optax
 from jax.flatten_util import ravel_pytree
 from jaxtyping import Array, Bool, Float, PRNGKeyArray
 
-from utils import checks, exact, validate
+from utils import checks, exact, seeds, validate
 from utils.policies import Policy, check_params
-from utils import seeds
 from utils.envs import Environment, env_or_cartpole
 from utils.envs.tabular import TabularMDP, tabular_mdp
 from utils.estimators import gae
