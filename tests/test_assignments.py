@@ -59,18 +59,28 @@ def run(nb, cwd):
     NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(cwd)}}).execute()
 
 
+@pytest.mark.parametrize("section", SECTIONS)
 def test_filled_in_with_the_solutions_a_student_notebook_runs_and_left_empty_it_fails_its_first_check(
-        written, tmp_path):
-    section = "reinforce"
+        written, tmp_path, section):
     nb = nbformat.read(written / f"{section}.ipynb", as_version=4)
     skeleton_cells = [i for i, c in enumerate(nb.cells) if "exercise-skeleton" in c.metadata.get("tags", [])]
     with pytest.raises(CellExecutionError, match="returned None: finish it"):
         run(nbformat.from_dict(nb), tmp_path)
     for i, solution in zip(skeleton_cells, solutions(section), strict=True):
         nb.cells[i].source = solution
-    run(nb, tmp_path)
+    run(nb, tmp_path)  # every cell, the checks of proofs' solutions removed with them
     outputs = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
-    assert "discounted_return: all 5 cases pass." in outputs and "reward_to_go: all 4 cases pass." in outputs
+    checks = [c.source for c in nb.cells if c.cell_type == "code" and "check(" in c.source]
+    assert outputs.count(" cases pass.") == len(checks) > 0
+    if section == "reinforce":
+        assert "discounted_return: all 5 cases pass." in outputs and "reward_to_go: all 4 cases pass." in outputs
+
+
+def test_a_proofs_check_cell_goes_with_its_solution(written):
+    """The cells that check a proof's solution use the section's earlier cells; the student notebook drops them."""
+    nb = nbformat.read(written / "trpo.ipynb", as_version=4)
+    assert not any("kl_bernoulli" in c.source for c in nb.cells if c.cell_type == "code")
+    assert any("ex-trpo-kl-bernoulli" in c.source or "Bernoulli" in c.source for c in nb.cells)  # the task stays
 
 
 def test_a_section_without_exercises_gets_no_notebook(tmp_path):

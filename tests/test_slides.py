@@ -239,6 +239,13 @@ The proof starts. Its second sentence goes.
 Not on a slide.
 ```
 
+```{solution-start} ex-demo-code
+:class: dropdown
+```
+
+```{solution-end}
+```
+
 - **Lead.** An item of a list: with a tail. More.
 """
     short = slides.condense(text)
@@ -248,6 +255,7 @@ Not on a slide.
     assert "A statement. Kept whole, every sentence." in short
     assert "- The proof starts." in short and "second sentence" not in short
     assert "Not on a slide" not in short and "- **Lead.** An item of a list" in short and "More" not in short
+    assert "solution" not in short  # nor the markers around a coding exercise's solution cells
     assert slides.sentences("See Fig. 2 and $a. B$ here. Next one.") == ["See Fig. 2 and $a. B$ here.", "Next one."]
     long = " ".join(["word"] * 40)
     assert slides.shorten(long).endswith(" …") and len(slides.shorten(long).split()) <= slides.POINT_WORDS + 1

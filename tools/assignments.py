@@ -9,7 +9,8 @@ line, so that the notebook runs on its own, in Colab too); and the exercises,
 from the "## Exercises" heading to the next "##" heading. Out of the exercises
 it removes every solution: the code cells between `{solution-start}` and
 `{solution-end}` (a coding exercise's solution) and every `{solution}` block
-(a proof's). Skeleton cells (tag `exercise-skeleton`, a function whose body
+(a proof's) with the code cells right after it, which check that solution and
+need the section's earlier cells. Skeleton cells (tag `exercise-skeleton`, a function whose body
 says `# your code here`) and the `check(...)` cells stay: a student fills in
 the skeleton and runs the check below it.
 """
@@ -45,7 +46,7 @@ def student_notebook(path: Path) -> nbformat.NotebookNode | None:
     end = next((i for i in range(start + 1, len(cells)) if _is_heading(cells[i], "##")), len(cells))
     setup_end = next(i for i, c in enumerate(cells) if c.cell_type == "code" and IMPORT_LINE in c.source)
     setup = [c for c in cells[: setup_end + 1] if c.cell_type == "code"]
-    exercises, in_solution = [], False
+    exercises, in_solution, after_proof = [], False, False
     for cell in cells[start:end]:
         if cell.cell_type == "markdown" and "{solution-start}" in cell.source:
             in_solution = True
@@ -57,9 +58,13 @@ def student_notebook(path: Path) -> nbformat.NotebookNode | None:
             continue
         if cell.cell_type == "markdown":
             text = SOLUTION_BLOCK.sub("", cell.source).strip()
+            # The code cells right after a proof's solution check that solution: they go with it.
+            after_proof = text != cell.source.strip() or (after_proof and not text)
             if not text:
                 continue
             cell = nbformat.v4.new_markdown_cell(text)
+        elif after_proof and SKELETON_TAG not in cell.metadata.get("tags", []) and "check(" not in cell.source:
+            continue
         else:
             cell = nbformat.v4.new_code_cell(cell.source, metadata={"tags": cell.metadata.get("tags", [])})
         exercises.append(cell)

@@ -65,6 +65,8 @@ ROOT = Path(__file__).resolve().parents[1]
 WEB = ROOT / ".cache" / "web" / "node_modules"
 TEMPLATES = Path(__file__).resolve().parent / "slides_template"
 RICH_OUTPUTS = ("image/png", "image/jpeg", "image/svg+xml", "text/latex", "text/html", "video/mp4")
+# A proof's solution and the markers around a coding exercise's solution cells: not on a slide.
+SOLUTIONS = ("solution", "solution-start", "solution-end")
 DIRECTIVE_NAMES = {
     "prf:proof": "Proof", "solution": "Solution", "note": "Note", "important": "Important",
     "warning": "Warning", "tip": "Tip", "hint": "Hint", "admonition": "",
@@ -208,7 +210,7 @@ def myst_to_markdown(text: str, refs: References) -> str:
 
 
 def directive_html(name: str, argument: str, options: dict, body: str, refs: References) -> str:
-    if name in ("bibliography", "tableofcontents", "glue", "code-cell"):
+    if name in ("bibliography", "tableofcontents", "glue", "code-cell", "solution-start", "solution-end"):
         return ""
     kind = name.split(":")[-1]
     label = options.get("label")
@@ -323,7 +325,7 @@ def condense(text: str) -> str:
             out.append(("block", block))
         elif FENCE.match(stripped):
             name = directive(stripped)
-            if name == "solution":
+            if name in SOLUTIONS:
                 continue
             if name is None or name in WHOLE_BLOCKS:
                 out.append(("block", block))

@@ -597,7 +597,7 @@ EXERCISES: dict[str, Exercise] = {
                  "the iterate x_n of conjugate gradient for A x = b from x_0 = 0 after n_iters products"),
         Exercise("gradient_ascent", 'fn(grad: Callable, theta0: Float[Array, "D"], step_size: float, '
                  'n_steps: int) -> Float[Array, "D"]', _gradient_ascent, _gradient_ascent_cases,
-                 _GRADIENT_ASCENT_MISTAKES, "theta^n after n_steps steps theta^(k+1) = theta^k + eta grad J(theta^k)"),
+                 _GRADIENT_ASCENT_MISTAKES, "theta^K after K = n_steps steps theta^(k+1) = theta^k + eta grad J(theta^k)"),
         Exercise("performance_difference", 'fn(d_new: Float[Array, "H S"], pi_new: Float[Array, "H S A"], '
                  'advantage: Float[Array, "H S A"]) -> Float[Array, ""]', _performance_difference,
                  _performance_difference_cases, _PERFORMANCE_DIFFERENCE_MISTAKES,
