@@ -77,8 +77,9 @@ FLOORS_SKIPPED_TESTS = ["test_build.py", "test_browser.py", "test_slides.py", "t
 # chapters' scale: they run in the main suite only, which keeps the two jobs within the suite's budget.
 FLOORS_SKIPPED_TESTS += [path.name for path in sorted((ROOT / "tests").glob("test_claims_*.py"))]
 # The sections the floors job executes (nbval on their .ipynb twins) besides the unit tests: the
-# two that train on CartPole with the library's REINFORCE and PPO. The main suite runs every section.
-FLOORS_CHAPTERS = ["chapters/reinforce.ipynb", "chapters/ppo.ipynb"]
+# two that train on CartPole with the library's REINFORCE and PPO, and the language-model section
+# (its exact checks and its fine-tuning). The main suite runs every section.
+FLOORS_CHAPTERS = ["chapters/reinforce.ipynb", "chapters/ppo.ipynb", "chapters/lm.ipynb"]
 
 
 @functools.lru_cache(maxsize=None)

@@ -18,7 +18,7 @@ from conftest import ROOT
 sys.path.insert(0, str(ROOT / "tools"))
 import assignments  # noqa: E402
 
-SECTIONS = ["gradient_ascent", "pg_ascent", "reinforce", "baselines", "pdl", "trpo", "npg", "ppo", "summary"]
+SECTIONS = ["gradient_ascent", "pg_ascent", "reinforce", "baselines", "pdl", "trpo", "npg", "ppo", "lm", "summary"]
 
 
 def solutions(section: str) -> list[str]:

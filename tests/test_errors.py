@@ -1514,7 +1514,279 @@ TABLE: dict[str, list[Bad] | NoArguments | AcceptsAnything] = {
         bad("last", lambda f: f(_metrics(), _metrics(), 4, last=0)),
         bad("episode_return", lambda f: f(_metrics(), _metrics(shape=(3, 4)), 4), r"seeds updates"),
     ],
+    # --- lm (policy gradients for language models) --------------------------
+    "lm.task.check_tokens": [
+        bad("tokens", lambda f: f("tokens", jnp.zeros(3), 13), r"int"),
+        bad("tokens", lambda f: f("tokens", jnp.array([0, 13]), 13), r"0 \.\. 12"),
+        bad("vocab_size", lambda f: f("tokens", jnp.zeros(3, int), 0)),
+    ],
+    "lm.task.encode": [
+        bad("text", lambda f: f("12+3x="), r"unknown character 'x'"),
+        bad("text", lambda f: f(12)),
+    ],
+    "lm.task.decode": [
+        bad("tokens", lambda f: f(jnp.array([1, 13])), r"token ids in 0 \.\. 12"),
+        bad("tokens", lambda f: f(jnp.zeros((2, 3), int)), r"shape"),
+    ],
+    "lm.task.answer_mask": [
+        bad("answers", lambda f: f(F), r"int"),
+        bad("eos", lambda f: f(jnp.zeros((2, 4), int), eos=-1)),
+    ],
+    "lm.task.addition_prompts": [
+        bad("a", lambda f: f(jnp.array([5, 12]), jnp.array([10, 11])), r"two-digit"),
+        bad("b", lambda f: f(jnp.array([10, 11]), jnp.array([10, 11, 12])), r"N = 2"),
+    ],
+    "lm.task.addition_answers": [
+        bad("b", lambda f: f(jnp.array([10]), jnp.array([100])), r"two-digit"),
+        bad("a", lambda f: f(F, F), r"int"),
+    ],
+    "lm.task.corrupt_answers": [
+        bad("key", lambda f: f(0, jnp.zeros((2, 4), int), 0.2)),
+        bad("answers", lambda f: f(key(), jnp.full((2, 4), 20), 0.2), r"token ids"),
+        bad("rate", lambda f: f(key(), jnp.zeros((2, 4), int), 1.5)),
+    ],
+    "lm.task.make_dataset": [
+        bad("key", lambda f: f(None)),
+        bad("corruption", lambda f: f(key(), corruption=-0.1)),
+        bad("n_heldout", lambda f: f(key(), n_heldout=8100)),
+    ],
+    "lm.task.exact_match": [
+        bad("answers", lambda f: f(F, jnp.zeros(4, int)), r"int"),
+        bad("targets", lambda f: f(jnp.zeros((2, 4), int), jnp.zeros((3, 4), int)), r"broadcast"),
+    ],
+    "lm.model.init_params": [
+        bad("key", lambda f: f(1)),
+        bad("vocab_size", lambda f: f(key(), 1)),
+        bad("hidden", lambda f: f(key(), 13, 0)),
+    ],
+    "lm.model.check_params": [
+        bad("params", lambda f: f({"embedding": F})),
+        bad("params.recurrent", lambda f: f(_gru()._replace(recurrent=jnp.zeros((3, 24)))), r"H = 8"),
+        bad("params.output_bias", lambda f: f(_gru()._replace(output_bias=jnp.zeros(12))), r"V = 13"),
+    ],
+    "lm.model.n_params": [
+        bad("params", lambda f: f((F,))),
+    ],
+    "lm.model.gru_step": [
+        bad("params", lambda f: f(None, jnp.zeros(8), 1)),
+        bad("token", lambda f: f(_gru(), jnp.zeros(8), 13), r"token ids"),
+        bad("state", lambda f: f(_gru(), jnp.zeros(5), 1), r"H = 8"),
+    ],
+    "lm.model.next_token_logits": [
+        bad("state", lambda f: f(_gru(), jnp.zeros((2, 5))), r"H = 8"),
+        bad("params", lambda f: f("params", jnp.zeros(8))),
+    ],
+    "lm.model.prompt_state": [
+        bad("prompts", lambda f: f(_gru(), jnp.full((2, 6), 14)), r"token ids"),
+        bad("prompts", lambda f: f(_gru(), jnp.zeros((2, 6))), r"int"),
+    ],
+    "lm.model.token_log_probs": [
+        bad("answers", lambda f: f(_gru(), jnp.zeros((2, 6), int), jnp.zeros((3, 4, 4), int)), r"P = 2"),
+        bad("answers", lambda f: f(_gru(), jnp.zeros((2, 6), int), jnp.full((2, 4, 4), -1)), r"token ids"),
+        bad("prompts", lambda f: f(_gru(), jnp.zeros(6, int), jnp.zeros((2, 4, 4), int)), r"shape"),
+    ],
+    "lm.model.sequence_log_prob": [
+        bad("token_log_probs", lambda f: f("x", B)),
+        bad("mask", lambda f: f(jnp.zeros((2, 4)), jnp.zeros((3, 4), bool)), r"broadcast"),
+    ],
+    "lm.sampling.sample_answers": [
+        bad("key", lambda f: f(_gru(), 0, jnp.zeros((2, 6), int), 4)),
+        bad("n_samples", lambda f: f(_gru(), key(), jnp.zeros((2, 6), int), 0)),
+        bad("prompts", lambda f: f(_gru(), key(), jnp.full((2, 6), 99), 4), r"token ids"),
+        bad("length", lambda f: f(_gru(), key(), jnp.zeros((2, 6), int), 4, length=0)),
+        bad("eos", lambda f: f(_gru(), key(), jnp.zeros((2, 6), int), 4, eos=13)),
+    ],
+    "lm.advantages.rloo_advantages": [
+        bad("rewards", lambda f: f(jnp.ones((4, 1))), r"K >= 2"),
+        bad("rewards", lambda f: f(jnp.ones(4)), r"shape"),
+        bad("rewards", lambda f: f(jnp.full((2, 3), jnp.nan)), r"finite"),
+    ],
+    "lm.advantages.group_mean_advantages": [
+        bad("rewards", lambda f: f(jnp.ones((2, 3, 4))), r"shape"),
+        bad("rewards", lambda f: f("r")),
+    ],
+    "lm.advantages.grpo_advantages": [
+        bad("rewards", lambda f: f(jnp.ones((4, 1))), r"K >= 2"),
+        bad("normalise_std", lambda f: f(jnp.ones((2, 3)), normalise_std="yes")),
+        bad("eps", lambda f: f(jnp.ones((2, 3)), eps=-1.0)),
+    ],
+    "lm.kl.k1": [
+        bad("ref_log_probs", lambda f: f(F, jnp.zeros(3)), r"shape"),
+        bad("log_probs", lambda f: f("lp", F)),
+    ],
+    "lm.kl.k3": [
+        bad("ref_log_probs", lambda f: f(F, jnp.zeros(3)), r"shape"),
+        bad("ref_log_probs", lambda f: f(F, B), r"real"),
+    ],
+    "lm.kl.sequence_kl": [
+        bad("estimator", lambda f: f(jnp.zeros((2, 4)), jnp.zeros((2, 4)), jnp.ones((2, 4), bool), "k2"), r"one of"),
+        bad("mask", lambda f: f(jnp.zeros((2, 4)), jnp.zeros((2, 4)), jnp.ones((3, 4), bool)), r"broadcast"),
+    ],
+    "lm.kl.kl_shaped_rewards": [
+        bad("kl_coef", lambda f: f(jnp.zeros(2), jnp.zeros((2, 4)), jnp.zeros((2, 4)), jnp.ones((2, 4), bool), 0.0)),
+        bad("rewards", lambda f: f(jnp.zeros(3), jnp.zeros((2, 4)), jnp.zeros((2, 4)), jnp.ones((2, 4), bool), 0.1),
+            r"one entry per answer"),
+    ],
+    "lm.objectives.policy_gradient_surrogate": [
+        bad("advantages", lambda f: f(jnp.zeros((2, 3, 4)), jnp.ones((2, 3, 4), bool), jnp.zeros((2, 4))), r"K = 3"),
+        bad("mask", lambda f: f(jnp.zeros((2, 3, 4)), jnp.zeros((2, 3, 4)), jnp.zeros((2, 3))), r"bool"),
+    ],
+    "lm.objectives.grpo_objective": [
+        bad("old_log_probs", lambda f: f(jnp.zeros((2, 3, 4)), jnp.zeros((2, 3, 5)), jnp.zeros((2, 3, 4)),
+                                         jnp.ones((2, 3, 4), bool), jnp.zeros((2, 3))), r"T = 4"),
+        bad("clip_eps", lambda f: f(*_grpo_batch(), clip_eps=1.0)),
+        bad("kl_coef", lambda f: f(*_grpo_batch(), kl_coef=-0.1)),
+        bad("normalise_length", lambda f: f(*_grpo_batch(), normalise_length=1)),
+    ],
+    "lm.exact.enumerate_answers": [
+        bad("vocab_size", lambda f: f(1, 2)),
+        bad("length", lambda f: f(3, 0)),
+        bad("eos", lambda f: f(3, 2, eos=3)),
+    ],
+    "lm.exact.n_prefixes": [
+        bad("vocab_size", lambda f: f(1.5, 2)),
+        bad("length", lambda f: f(3, -1)),
+    ],
+    "lm.exact.tabular_log_probs": [
+        bad("theta", lambda f: f(jnp.zeros((2, 3, 3)), jnp.zeros((9, 2), int)), r"N = n_prefixes"),
+        bad("answers", lambda f: f(jnp.zeros((2, 4, 3)), jnp.full((9, 2), 3)), r"token ids"),
+        bad("theta", lambda f: f(jnp.zeros((4, 3)), jnp.zeros((9, 2), int)), r"shape"),
+    ],
+    "lm.exact.answer_probs": [
+        bad("mask", lambda f: f(jnp.zeros((2, 9, 2)), jnp.ones((7, 2), bool)), r"M = 9"),
+        bad("token_log_probs", lambda f: f(jnp.zeros((9, 2)), jnp.ones((9, 2), bool)), r"shape"),
+    ],
+    "lm.exact.exact_objective": [
+        bad("rewards", lambda f: f(jnp.zeros((2, 9, 2)), jnp.ones((9, 2), bool), jnp.zeros((3, 9))), r"P = 2"),
+        bad("rewards", lambda f: f(jnp.zeros((2, 9, 2)), jnp.ones((9, 2), bool), "r")),
+    ],
+    "lm.exact.exact_kl": [
+        bad("ref_token_log_probs", lambda f: f(jnp.zeros((2, 9, 2)), jnp.zeros((2, 7, 2)), jnp.ones((9, 2), bool)),
+            r"shape"),
+        bad("mask", lambda f: f(jnp.zeros((2, 9, 2)), jnp.zeros((2, 9, 2)), jnp.ones((9, 3), bool)), r"T = 2"),
+    ],
+    "lm.exact.exact_gradient": [
+        bad("log_probs_fn", lambda f: f("fn", jnp.zeros(3), jnp.ones((9, 2), bool), jnp.zeros((2, 9)))),
+        bad("log_probs_fn", lambda f: f(lambda t: jnp.zeros((9, 2)), jnp.zeros(3), jnp.ones((9, 2), bool),
+                                        jnp.zeros((2, 9))), r"shape \(P, M, T\)"),
+        bad("kl_coef", lambda f: f(_tab_fn, _tab_theta(), jnp.ones((9, 2), bool), jnp.zeros((2, 9)), kl_coef=-1.0)),
+        bad("ref_token_log_probs", lambda f: f(_tab_fn, _tab_theta(), jnp.ones((9, 2), bool), jnp.zeros((2, 9)),
+                                               kl_coef=0.1)),
+    ],
+    "lm.exact.kl_gradient": [
+        bad("log_probs_fn", lambda f: f(None, _tab_theta(), jnp.zeros((2, 9, 2)), jnp.ones((9, 2), bool))),
+        bad("ref_token_log_probs", lambda f: f(_tab_fn, _tab_theta(), jnp.zeros((2, 7, 2)), jnp.ones((9, 2), bool)),
+            r"shape"),
+    ],
+    "lm.exact.expected_kl_estimate": [
+        bad("estimator", lambda f: f(jnp.zeros((2, 9, 2)), jnp.zeros((2, 9, 2)), jnp.ones((9, 2), bool), "k2"),
+            r"one of"),
+        bad("token_log_probs", lambda f: f(jnp.zeros((9, 2)), jnp.zeros((9, 2)), jnp.ones((9, 2), bool)), r"shape"),
+    ],
+    "lm.exact.expected_weights": [
+        bad("probs", lambda f: f(jnp.ones((2, 9)), jnp.zeros((2, 9)), _rloo(), 2), r"sum to 1"),
+        bad("rewards", lambda f: f(jnp.ones((2, 9)) / 9, jnp.zeros((2, 7)), _rloo(), 2), r"M = 9"),
+        bad("advantages", lambda f: f(jnp.ones((2, 9)) / 9, jnp.zeros((2, 9)), "rloo", 2)),
+        bad("n_samples", lambda f: f(jnp.ones((2, 9)) / 9, jnp.zeros((2, 9)), _rloo(), 9), r"MAX_GROUPS"),
+        bad("lengths", lambda f: f(jnp.ones((2, 9)) / 9, jnp.zeros((2, 9)), _rloo(), 2, jnp.ones(7, int)), r"M = 9"),
+    ],
+    "lm.exact.expected_estimator": [
+        bad("log_probs_fn", lambda f: f(3, _tab_theta(), jnp.ones((9, 2), bool), jnp.zeros((2, 9)), _rloo(), 2)),
+        bad("normalise_length", lambda f: f(_tab_fn, _tab_theta(), jnp.ones((9, 2), bool), jnp.zeros((2, 9)),
+                                            _rloo(), 2, normalise_length="yes")),
+        bad("n_samples", lambda f: f(_tab_fn, _tab_theta(), jnp.ones((9, 2), bool), jnp.zeros((2, 9)), _rloo(), 0)),
+    ],
+    "lm.train.check_supervised_config": [
+        bad("config", lambda f: f({"n_steps": 10})),
+        bad("config.n_steps", lambda f: f(_lm_train().SupervisedConfig(n_steps=0))),
+        bad("config.learning_rate", lambda f: f(_lm_train().SupervisedConfig(learning_rate=-1.0))),
+    ],
+    "lm.train.cross_entropy": [
+        bad("answers", lambda f: f(_gru(), jnp.zeros((2, 6), int), jnp.zeros((3, 4), int)), r"B = 2"),
+        bad("prompts", lambda f: f(_gru(), jnp.zeros((2, 6)), jnp.zeros((2, 4), int)), r"int"),
+    ],
+    "lm.train.make_supervised": [
+        bad("dataset", lambda f: f(_lm_train().SupervisedConfig(), None)),
+        bad("dataset", lambda f: f(_lm_train().SupervisedConfig(), "data")),
+        bad("config.batch_size", lambda f: f(_lm_train().SupervisedConfig(batch_size=0), _lm_data())),
+    ],
+    "lm.train.check_config": [
+        bad("config", lambda f: f(_lm_train().SupervisedConfig())),
+        bad("config.method", lambda f: f(_finetune(method="ppo")), r"one of"),
+        bad("config.kl_coef", lambda f: f(_finetune(kl_coef=0.0))),
+        bad("config.n_samples", lambda f: f(_finetune(method="rloo", n_samples=1)), r"at least 2"),
+        bad("config.update_epochs", lambda f: f(_finetune(method="rloo", update_epochs=2)), r"must be 1"),
+        bad("config.eval_every", lambda f: f(_finetune(n_updates=50, eval_every=20)), r"divide"),
+        bad("config.clip_eps", lambda f: f(_finetune(clip_eps=1.0))),
+        bad("config.normalise_std", lambda f: f(_finetune(normalise_std=1))),
+    ],
+    "lm.train.evaluate": [
+        bad("params", lambda f: f(None, _gru(13, 64), _lm_data(), key())),
+        bad("reference", lambda f: f(_gru(13, 64), "ref", _lm_data(), key())),
+        bad("dataset", lambda f: f(_gru(13, 64), _gru(13, 64), {}, key())),
+        bad("key", lambda f: f(_gru(13, 64), _gru(13, 64), _lm_data(), 0)),
+    ],
+    "lm.train.make_train": [
+        bad("config.kl_coef", lambda f: f(_finetune(kl_coef=-0.1), _gru(), _lm_data())),
+        bad("reference", lambda f: f(_finetune(), None, _lm_data())),
+        bad("reference", lambda f: f(_finetune(), {"embedding": F}, _lm_data())),
+        bad("dataset", lambda f: f(_finetune(), _gru(), None)),
+    ],
+    "lm.train.train_seeds": [
+        bad("key", lambda f: f(0, 2, _finetune(), _gru(), _lm_data())),
+        bad("n_seeds", lambda f: f(key(), 0, _finetune(), _gru(), _lm_data())),
+        bad("config.method", lambda f: f(key(), 2, _finetune(method="dpo"), _gru(), _lm_data()), r"one of"),
+    ],
+    "lm.train.train_methods": [
+        bad("configs", lambda f: f(key(), 2, _finetune(), _gru(), _lm_data())),
+        bad("configs[1]", lambda f: f(key(), 2, [_finetune(), "grpo"], _gru(), _lm_data())),
+        bad("configs[1].n_samples", lambda f: f(key(), 2, [_finetune(), _finetune(n_samples=8)], _gru(), _lm_data()),
+            r"shape"),
+        bad("config.learning_rate", lambda f: f(key(), 2, [_finetune(learning_rate=0.0)], _gru(), _lm_data())),
+        bad("n_seeds", lambda f: f(key(), -1, [_finetune()], _gru(), _lm_data())),
+    ],
 }
+
+
+@functools.cache
+def _gru(vocab_size: int = 13, hidden: int = 8):
+    from utils.lm.model import init_params
+    return init_params(key(), vocab_size, hidden)
+
+
+@functools.cache
+def _lm_data():
+    from utils.lm.task import make_dataset
+    return make_dataset(key())
+
+
+def _lm_train():
+    import utils.lm.train
+    return utils.lm.train
+
+
+def _finetune(**fields):
+    return _lm_train().FinetuneConfig(**fields)
+
+
+def _grpo_batch():
+    """Log-probabilities, old and reference log-probabilities, mask and advantages of a (2, 3, 4) batch."""
+    z = jnp.zeros((2, 3, 4))
+    return z, z, z, jnp.ones((2, 3, 4), bool), jnp.zeros((2, 3))
+
+
+def _tab_fn(theta):
+    from utils.lm.exact import enumerate_answers, tabular_log_probs
+    return tabular_log_probs(theta, enumerate_answers(3, 2).answers)
+
+
+def _tab_theta():
+    return jnp.zeros((2, 4, 3))
+
+
+def _rloo():
+    from utils.lm.advantages import rloo_advantages
+    return rloo_advantages
 
 
 def _npg_config(**fields):

@@ -82,9 +82,20 @@ def reinforce_baseline_step(theta, states, actions, rewards, baseline, step_size
     return theta + step_size * jnp.einsum("nhsa,nh->sa", scores, weights) / rewards.shape[0]
 
 
+def rloo_advantages(rewards):
+    k = rewards.shape[-1]
+    return rewards - (jnp.sum(rewards, axis=-1, keepdims=True) - rewards) / (k - 1)
+
+
+def kl_k3(log_p, log_ref):
+    log_rho = log_ref - log_p
+    return jnp.exp(log_rho) - 1 - log_rho
+
+
 SOLUTIONS = {f.__name__: f for f in (reward_to_go, discounted_return, gae, softmax_score, importance_weights,
                                      categorical_kl, clipped_surrogate, conjugate_gradient, natural_step_size,
-                                     gradient_ascent, performance_difference, reinforce_baseline_step)}
+                                     gradient_ascent, performance_difference, reinforce_baseline_step,
+                                     rloo_advantages, kl_k3)}
 
 
 def test_every_exercise_has_a_solution_here():

@@ -27,7 +27,7 @@ def test_nbval_runs_the_floors_sections_and_the_build_runs_every_chapter():
     config = (ROOT / "pyproject.toml").read_text()
     assert 'testpaths = ["tests"]' in config  # the build executes the chapters in the main run
     assert "--nbval-lax" in config and "--nbval-current-env" in config
-    assert tasks.FLOORS_CHAPTERS == ["chapters/reinforce.ipynb", "chapters/ppo.ipynb"]
+    assert tasks.FLOORS_CHAPTERS == ["chapters/reinforce.ipynb", "chapters/ppo.ipynb", "chapters/lm.ipynb"]
     assert all((ROOT / path).is_file() for path in tasks.FLOORS_CHAPTERS)
     assert "-W" in (ROOT / "tests" / "book_build.py").read_text()
 

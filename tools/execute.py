@@ -60,8 +60,8 @@ def execute(path: str, timeout: int) -> tuple[str, object, float, str | None]:
 
 # The order to start them in: longest first (as benchmarks/book_build.py measures them on the
 # 2-core machine), so that no long notebook is left to run alone at the end; one not listed starts first.
-_LONGEST_FIRST = ["ppo", "summary", "npg", "trpo", "baselines", "gradient_ascent", "pg_ascent",
-                  "reinforce", "pdl", "intro"]
+_LONGEST_FIRST = ["summary", "ppo", "trpo", "npg", "baselines", "gradient_ascent", "pg_ascent",
+                  "reinforce", "lm", "pdl", "intro"]
 
 
 def _order(path: Path) -> int:

@@ -567,6 +567,75 @@ _REINFORCE_STEP_MISTAKES = (
 )
 
 
+# ---------------------------------------------------------------------------
+# Language models: the leave-one-out advantages and the k3 estimator of the KL
+# ---------------------------------------------------------------------------
+
+
+def _rloo_advantages(rewards):
+    r = np.asarray(rewards, np.float64)
+    k = r.shape[-1]
+    return r - (np.sum(r, axis=-1, keepdims=True) - r) / (k - 1)
+
+
+def _rloo_cases():
+    rng = _rng(11)
+    return [
+        Case("one prompt, rewards (1, 0, 0, 1)", (np.array([[1.0, 0.0, 0.0, 1.0]], np.float32),)),
+        Case("two prompts, K = 2", (np.array([[1.0, 0.0], [0.5, 0.5]], np.float32),)),
+        Case("every answer right: all advantages 0", (np.ones((3, 5), np.float32),)),
+        Case("8 prompts × 6 random rewards (seed 11)", (rng.uniform(size=(8, 6)).astype(np.float32),)),
+    ]
+
+
+def _group_mean(r):
+    r = np.asarray(r, np.float64)
+    return r - np.mean(r, axis=-1, keepdims=True)
+
+
+_RLOO_MISTAKES = (
+    Mistake(_group_mean,
+            lambda *a: "your baseline includes the answer itself (the group mean): leave it out and average the "
+                       "K - 1 others, so that the baseline does not depend on the answer it weights"),
+    Mistake(lambda r: np.asarray(r, np.float64) - (np.sum(r, axis=-1, keepdims=True) - r) / r.shape[-1],
+            lambda *a: "you divide the sum of the others by K: there are K - 1 others"),
+    Mistake(lambda r: np.asarray(r, np.float64) - np.mean(np.asarray(r, np.float64), axis=0, keepdims=True),
+            lambda *a: "you averaged over prompts (axis 0): each prompt's K answers are a row, and its baseline "
+                       "averages the other answers of the same row"),
+    Mistake(lambda r: -_rloo_advantages(r),
+            lambda *a: "sign: A_i = r_i minus the mean of the others, positive for an answer better than they are"),
+)
+
+
+def _k3(log_p, log_ref):
+    lp, lr = np.asarray(log_p, np.float64), np.asarray(log_ref, np.float64)
+    return np.exp(lr - lp) - 1 - (lr - lp)
+
+
+def _k3_cases():
+    rng = _rng(12)
+    return [
+        Case("equal log-probabilities: 0", (np.log(np.array([0.5, 0.2], np.float32)), np.log(np.array([0.5, 0.2], np.float32)))),
+        Case("pi = 0.5, pi_ref = 0.25 and pi = 0.25, pi_ref = 0.5", (np.log(np.array([0.5, 0.25], np.float32)),
+                                                                      np.log(np.array([0.25, 0.5], np.float32)))),
+        Case("log-probabilities near -100 (use the difference, not each exponential)",
+             (np.array([-100.0, -101.0], np.float32), np.array([-101.0, -100.0], np.float32))),
+        Case("a (4, 5) batch of random tokens (seed 12)", (rng.normal(size=(4, 5)).astype(np.float32) - 1,
+                                                           rng.normal(size=(4, 5)).astype(np.float32) - 1)),
+    ]
+
+
+_K3_MISTAKES = (
+    Mistake(lambda lp, lr: _k3(lr, lp),
+            lambda *a: "the ratio is upside down: rho = pi_ref(y)/pi_theta(y) for a token sampled from pi_theta; "
+                       "with pi_theta/pi_ref the mean is not KL(pi_theta || pi_ref)"),
+    Mistake(lambda lp, lr: np.asarray(lp, np.float64) - np.asarray(lr, np.float64),
+            lambda *a: "this is k1, the log-ratio log(pi_theta/pi_ref): k3 adds rho - 1 to it"),
+    Mistake(lambda lp, lr: np.exp(np.asarray(lr, np.float64) - lp) - 1 + (np.asarray(lr, np.float64) - lp),
+            lambda *a: "sign of the log: k3 = rho - 1 - log rho, which is never negative"),
+)
+
+
 EXERCISES: dict[str, Exercise] = {
     ex.name: ex
     for ex in (
@@ -608,6 +677,12 @@ EXERCISES: dict[str, Exercise] = {
                  _REINFORCE_STEP_MISTAKES,
                  "theta + step_size (1/N) sum_n sum_h grad log pi_theta(a_h|s_h) (G_h - baseline[h, s_h]), "
                  "the tabular softmax score and the reward-to-go"),
+        Exercise("rloo_advantages", 'fn(rewards: Float[Array, "P K"]) -> Float[Array, "P K"]', _rloo_advantages,
+                 _rloo_cases, _RLOO_MISTAKES,
+                 "A_i = r_i - (1/(K-1)) sum_(j != i) r_j for the K answers of each prompt (a row)"),
+        Exercise("kl_k3", 'fn(log_p: Float[Array, "..."], log_ref: Float[Array, "..."]) -> Float[Array, "..."]',
+                 _k3, _k3_cases, _K3_MISTAKES,
+                 "k3 = rho - 1 - log rho with rho = pi_ref(y)/pi_theta(y) = exp(log_ref - log_p), elementwise"),
         Exercise("natural_step_size", 'fn(grad: Float[Array, "D"], natural_grad: Float[Array, "D"], delta: float) '
                  '-> Float[Array, ""]', _natural_step_size, _natural_step_size_cases, _NATURAL_STEP_SIZE_MISTAKES,
                  "eta = sqrt(2 delta / (g . x)), so that (1/2) (eta x)^T F (eta x) = delta"),
