@@ -26,9 +26,8 @@ What these show, exactly (to float64 rounding; `tests/test_lm_exact.py`): the le
 estimator's mean is `∇J`; the self-including group mean's is `(K−1)/K ∇J`; GRPO's is in
 general not parallel to `∇J`. With binary rewards each prompt's part of it is `c_x ∇J_x`,
 where `c_x` grows as the spread `sqrt(J_x (1 − J_x))` of that prompt's rewards shrinks (about
-`1/std` for many samples) from K = 4 on, so prompts are reweighted; for K ≤ 3 a right
-answer's normalised advantage does not depend on how many of the group are right, and `c_x`
-is the same for all prompts. With real-valued rewards, and with the division by the answer's
+`1/std` for many samples) from K = 4 on, so prompts are reweighted; for K ≤ 3 the factor
+`c_x` is the same for all prompts (1/√2 for K = 2, 2/√3 for K = 3), so they are not. With real-valued rewards, and with the division by the answer's
 length, the direction changes within a prompt too. The means of `Σ_t k1` and `Σ_t k3` are
 the KL.
 """
