@@ -83,21 +83,41 @@ FLOORS_CHAPTERS = ["chapters/reinforce.ipynb", "chapters/ppo.ipynb", "chapters/l
 
 
 @functools.lru_cache(maxsize=None)
-def jax_env() -> dict[str, str]:
-    """What every process the tasks start (the book's kernels, pytest, nbval) runs JAX with:
-    the persistent compilation cache in .cache/jax (what the book build compiled, nbval and a
-    rebuild read back) and the book's XLA flags (`utils.cache.book_env`, loaded without
-    importing jax)."""
+def _book_cache_module():
+    """utils/cache.py, loaded without importing jax (or the rest of utils)."""
     import importlib.util
     spec = importlib.util.spec_from_file_location("_book_cache", ROOT / "utils" / "cache.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.book_env(ROOT / ".cache" / "jax")
+    return module
+
+
+def jaxlib_version(python: Path) -> str | None:
+    """The jaxlib version installed for `python` (None when it has none, or does not exist yet)."""
+    if not Path(python).exists():
+        return None
+    found = subprocess.run([str(python), "-c", "from importlib import metadata; print(metadata.version('jaxlib'))"],
+                           capture_output=True, text=True)
+    return found.stdout.strip() or None if found.returncode == 0 else None
+
+
+def jax_env(python: Path = PYTHON) -> dict[str, str]:
+    """What every process the tasks start (the book's kernels, pytest, nbval) runs JAX with:
+    the persistent compilation cache in .cache/jax (what the book build compiled, nbval and a
+    rebuild read back) and the book's XLA flags for the jaxlib that `python` runs
+    (`utils.cache.book_env`: jaxlib 0.4.30, the floor, does not know every flag the lock's does)."""
+    cache = _book_cache_module()
+    env = cache.book_env(ROOT / ".cache" / "jax")
+    if "XLA_FLAGS" in env:  # not the caller's own XLA_FLAGS: the book's, for `python`'s jaxlib
+        env["XLA_FLAGS"] = cache.book_xla_flags(jaxlib_version(python))
+    return env
 
 
 def run(*args: str | Path) -> None:
     print("+", " ".join(str(a) for a in args), flush=True)
-    code = subprocess.call([str(a) for a in args], cwd=ROOT, env={**os.environ, **jax_env()})
+    # The floors' processes run .venv-floors's jaxlib; every other JAX process the tasks start, .venv's.
+    python = FLOORS_PYTHON if Path(args[0]) == FLOORS_PYTHON else PYTHON
+    code = subprocess.call([str(a) for a in args], cwd=ROOT, env={**os.environ, **jax_env(python)})
     if code:
         sys.exit(code)
 

@@ -138,6 +138,11 @@ MEASURE = """() => {
     }
     return parts.join('');
   });
+  // Printed output cut at the column's edge: a visible output block wider than its box (the
+  // start of its longest line, to name it).
+  const cutOutputs = [...article.querySelectorAll('div.cell_output pre')].filter(visible)
+    .filter((pre) => pre.scrollWidth > pre.clientWidth + 1)
+    .map((pre) => pre.textContent.split('\\n').reduce((a, b) => (b.length > a.length ? b : a), '').slice(0, 80));
   const figures = [...article.querySelectorAll('img')].map((img) => {
     const figure = img.closest('figure');
     const caption = figure && figure.querySelector('figcaption');
@@ -150,6 +155,7 @@ MEASURE = """() => {
     equations: equations,
     codeLines: codeLines,
     outputText: outputText,
+    cutOutputs: cutOutputs,
     figures: figures,
     pageScrollsSideways: document.scrollingElement.scrollWidth > window.innerWidth + 1,
     thirdLevel: [...article.querySelectorAll('section > h3')].map((h) => h.parentElement.id)
@@ -370,6 +376,14 @@ def test_outputs_show_no_timings_or_machine(visits, source):
     found = [(m.group(0), text[max(0, m.start() - 40): m.end() + 40].replace("\n", " "))
              for text in outputs for m in TIMING_OR_MACHINE.finditer(text)]
     assert not found, f"{source.name}: outputs state timings or machine details: {found[:8]}"
+
+
+@by_stem(PAGES)
+@pytest.mark.parametrize("width", [DESKTOP, PHONE])
+def test_printed_output_fits_the_column(visits, source, width):
+    """A printed line longer than the column wraps inside it; none is cut at the right edge."""
+    cut = visits(source, width)["cutOutputs"]
+    assert not cut, f"{source.name}: at {width} px printed output is wider than its box and cut off: {cut[:5]}"
 
 
 @by_stem(PAGES)

@@ -4,9 +4,10 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 from conftest import ROOT
-from utils.cache import BOOK_XLA_FLAGS, CACHE_DIR_ENV, book_env, cache_env
+from utils.cache import BOOK_XLA_FLAGS, CACHE_DIR_ENV, book_env, book_xla_flags, cache_env, installed_jaxlib
 
 
 def test_cache_env_names_the_folder_and_caches_every_program(tmp_path):
@@ -23,6 +24,15 @@ def test_book_env_sets_the_book_flags_unless_xla_flags_is_set(tmp_path):
     assert book_env(tmp_path, environ={})[CACHE_DIR_ENV] == str(tmp_path.resolve())
 
 
+def test_the_flags_are_those_the_running_jaxlib_knows(tmp_path):
+    # The floor's jaxlib aborts on a flag it does not know: it gets the -O1 flag alone.
+    assert book_xla_flags("0.4.30") == "--xla_backend_optimization_level=1"
+    assert book_xla_flags(None) == book_xla_flags("0.4.30")
+    assert "--xla_cpu_use_fusion_emitters=false" in book_xla_flags("0.10.2").split()
+    assert "--xla_cpu_use_fusion_emitters=false" in book_xla_flags("1.2.0rc1").split()
+    assert BOOK_XLA_FLAGS == book_xla_flags(installed_jaxlib())
+
+
 def test_a_process_started_with_book_env_writes_and_reuses_the_cache(tmp_path):
     program = "import jax, jax.numpy as jnp; print(jax.jit(lambda x: jnp.sin(x) * 2)(1.0))"
     env = {**os.environ, **book_env(tmp_path / "jax", environ={})}
@@ -34,3 +44,13 @@ def test_a_process_started_with_book_env_writes_and_reuses_the_cache(tmp_path):
     assert second.returncode == 0 and second.stdout == first.stdout, second.stderr
     # The second process compiled nothing new: it read the program back.
     assert sorted(p.name for p in (tmp_path / "jax").iterdir()) == entries
+
+
+def test_tasks_give_each_environment_the_flags_of_its_own_jaxlib(tmp_path, monkeypatch):
+    import tasks
+    monkeypatch.delenv("XLA_FLAGS", raising=False)  # as on a machine where the reader set none
+    assert tasks.jaxlib_version(Path(sys.executable)) == installed_jaxlib()
+    assert tasks.jaxlib_version(tmp_path / "no-such-python") is None
+    # .venv-floors's processes (jaxlib at its floor) must not get a flag that only newer jaxlibs read.
+    assert tasks.jax_env(tmp_path / "no-such-python")["XLA_FLAGS"] == book_xla_flags(None)
+    assert tasks.jax_env(Path(sys.executable))["XLA_FLAGS"] == BOOK_XLA_FLAGS

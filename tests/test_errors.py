@@ -1293,6 +1293,7 @@ TABLE: dict[str, list[Bad] | NoArguments | AcceptsAnything] = {
     ],
     # --- cache --------------------------------------------------------------
     "cache.default_cache_dir": no_arguments("reads the environment: nothing to get wrong"),
+    "cache.installed_jaxlib": no_arguments("reads the installed packages: nothing to get wrong"),
     "cache.cache_env": [
         bad("path", lambda f: f(3)),
         bad("path", lambda f: f("")),
@@ -1300,6 +1301,10 @@ TABLE: dict[str, list[Bad] | NoArguments | AcceptsAnything] = {
     "cache.book_env": [
         bad("path", lambda f: f(3)),
         bad("environ", lambda f: f(None, ["XLA_FLAGS"])),
+    ],
+    "cache.book_xla_flags": [
+        bad("jaxlib_version", lambda f: f((0, 10))),
+        bad("jaxlib_version", lambda f: f("latest")),
     ],
     "cache.enable_compilation_cache": [
         bad("path", lambda f: f(["/tmp"])),

@@ -377,3 +377,28 @@ def test_a_tall_figure_takes_a_slide_of_its_own(refs):
     with_figure = [s for s in found if s.figure]
     assert len(with_figure) == 1 and len(with_figure[0].body) == 1 and "pgb-tall" in with_figure[0].body[0]
     assert not any("A point" in part for part in with_figure[0].body)
+
+
+def test_a_table_is_shown_with_its_caption_beside_it(refs):
+    """A markdown table output is on its slide like a figure, and the italic paragraph under it
+    in the book becomes its caption there (not a point of its own); the text after it stays."""
+    slide = lambda kind: {"slideshow": {"slide_type": kind}}  # noqa: E731
+    table = "| method | return |\n|---|---:|\n| PPO | 500 |"
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_markdown_cell("## Part", metadata=slide("slide")),
+        nbformat.v4.new_code_cell("show()", metadata={**slide("subslide"), "tags": ["remove-input"]},
+                                  outputs=[nbformat.v4.new_output("display_data", data={"text/markdown": table})]),
+        nbformat.v4.new_markdown_cell("*The final return of each method.*\n\nThe table says PPO wins. Clearly.",
+                                      metadata=slide("subslide")),
+    ])
+    found = slides.deck_slides(nb, refs, "Demo")
+    shown = [s for s in found if "<table>" in "".join(s.body)]
+    assert len(shown) == 1, [s.body for s in found]
+    body = "".join(shown[0].body)
+    assert "<td>PPO</td>" in body and '<figcaption class="pgb-caption"><p>The final return of each method.</p>' in body
+    assert not any("The final return" in part for s in found if s is not shown[0] for part in s.body)
+    assert any("PPO wins" in "".join(s.body) for s in found)
+    assert "*The final return" in nb.cells[2].source  # the notebook itself is not changed
+    # Printed text is still never shown, table or not.
+    nb.cells[1].outputs = [nbformat.v4.new_output("stream", text=table)]
+    assert not any("<table>" in "".join(s.body) for s in slides.deck_slides(nb, refs, "Demo"))

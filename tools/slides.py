@@ -29,7 +29,8 @@ Code cells: a cell tagged `remove-cell` or skipped is not on a slide; a figure,
 pseudocode or animation fills a slide of its own, with its myst-nb caption
 (`mystnb: figure: caption`, numbered as in the book) beside it and its alt text
 (`mystnb: image: alt`); a cell whose input is hidden or removed shows only its figure;
-printed output (streams, plain-text results) never appears.
+a table (a markdown output) fills a slide like a figure, with the italic paragraph the
+book sets under it as its caption (the deck sets it smaller until it fits); printed output (streams, plain-text results) never appears.
 
 nbconvert's markdown renderer reads CommonMark, not MyST, so the text is translated:
 definitions, theorems, proofs and exercises become titled boxes numbered as in the
@@ -64,7 +65,9 @@ from bs4 import BeautifulSoup
 ROOT = Path(__file__).resolve().parents[1]
 WEB = ROOT / ".cache" / "web" / "node_modules"
 TEMPLATES = Path(__file__).resolve().parent / "slides_template"
-RICH_OUTPUTS = ("image/png", "image/jpeg", "image/svg+xml", "text/latex", "text/html", "video/mp4")
+RICH_OUTPUTS = ("image/png", "image/jpeg", "image/svg+xml", "text/latex", "text/html", "text/markdown", "video/mp4")
+# A table's caption in the book: the italic paragraph that opens the markdown cell after it.
+TABLE_CAPTION = re.compile(r"\A\s*\*(?!\*)(?P<caption>[^\n](?:.|\n(?!\s*\n))*?)\*\s*(?:\n\s*\n|\Z)")
 # A proof's solution and the markers around a coding exercise's solution cells: not on a slide.
 SOLUTIONS = ("solution", "solution-start", "solution-end")
 DIRECTIVE_NAMES = {
@@ -553,6 +556,8 @@ def output_html(mime: str, data, alt: str) -> str:
                 f'{html.escape(data, quote=False)}</div>')
     if mime == "video/mp4":
         return f'<video controls src="data:video/mp4;base64,{data.strip()}"></video>'
+    if mime == "text/markdown":  # a table (myst-nb renders it as markdown in the book)
+        return f'<div class="pgb-table">{render(data)}</div>'
     return f'<div class="pgb-html-output">{data}</div>'
 
 
@@ -564,7 +569,7 @@ def figure_html(cell, refs: References) -> str | None:
         return None
     settings = cell.metadata.get("mystnb", {}) or {}
     figure = settings.get("figure", {}) or {}
-    caption, name = figure.get("caption"), figure.get("name")
+    caption, name = figure.get("caption") or cell.metadata.get("pgb_table_caption"), figure.get("name")
     alt = (settings.get("image", {}) or {}).get("alt") or (" ".join(caption.split()) if caption else "")
     media = "\n".join(output_html(mime, data, alt) for mime, data in outputs)
     tall = " pgb-tall" if any(is_tall(mime, data) for mime, data in outputs) else ""
@@ -576,6 +581,24 @@ def figure_html(cell, refs: References) -> str | None:
     text = re.sub(r"^<p>", f"<p>{label}", text, count=1) if text.startswith("<p>") else label + text
     return (f'<figure class="pgb-figure{tall}"><div class="pgb-media">{media}</div>'
             f'<figcaption class="pgb-caption">{text}</figcaption></figure>')
+
+
+def attach_table_captions(cells: list) -> list:
+    """The cells, with each table's caption moved beside it: a code cell whose output is a
+    markdown table, followed by a markdown cell that opens with an italic paragraph (the
+    book's caption under the table), takes that paragraph as its caption
+    (`pgb_table_caption`), and the markdown cell keeps the rest. Copies; `cells` is unchanged."""
+    out = [nbformat.from_dict(cell) for cell in cells]
+    for cell, after in zip(out, out[1:]):
+        if cell.cell_type != "code" or after.cell_type != "markdown" or slide_type(after) == "skip":
+            continue
+        if not any(mime == "text/markdown" for mime, _ in code_outputs(cell)):
+            continue
+        match = TABLE_CAPTION.match(after.source)
+        if match is not None:
+            cell.metadata["pgb_table_caption"] = " ".join(match.group("caption").split())
+            after.source = after.source[match.end():]
+    return out
 
 
 def code_html(cell) -> str:
@@ -596,12 +619,13 @@ def deck_slides(nb, refs: References, chapter_title: str) -> list[Slide]:
     """
     slides: list[Slide] = []
     heading = html.escape(chapter_title)
+    cells = attach_table_captions(nb.cells)
 
     def start(kind: str) -> Slide:  # titled by the section it is in, unless a heading starts it
         slides.append(Slide(kind=kind, title=heading, level=3))
         return slides[-1]
 
-    for cell in nb.cells:
+    for cell in cells:
         tags = set(cell.metadata.get("tags", []))
         kind = slide_type(cell)
         if kind == "skip" or "remove-cell" in tags:
@@ -645,7 +669,7 @@ def deck_slides(nb, refs: References, chapter_title: str) -> list[Slide]:
                 shown = code_html(cell)
             if shown is None:
                 continue
-            fills = "pgb-pseudocode" in shown or "pgb-tall" in shown  # the slide to itself
+            fills = any(kind in shown for kind in ("pgb-pseudocode", "pgb-tall", "pgb-table"))  # the slide to itself
             leads_in = (kind == "subslide" and current is not None and current.body and not current.figure
                         and current.lines <= FIGURE_LEAD_LINES and "pgb-figure" in shown and not fills)
             if (kind in ("slide", "subslide") or current is None) and not leads_in:
@@ -654,7 +678,7 @@ def deck_slides(nb, refs: References, chapter_title: str) -> list[Slide]:
                 current = start("subslide")  # a figure needs the room: one a slide
             current.figure = current.figure or "pgb-figure" in shown
             current.text_only = False
-            # Pseudocode and a tall figure are sized to fill the slide: no text joins them.
+            # Pseudocode, a tall figure and a table are sized to fill the slide: no text joins them.
             current.lines += (SLIDE_LINES if fills else FIGURE_LINES) if "pgb-figure" in shown else \
                 text_lines(f"```\n{cell.source}\n```")
             current.body.append(f'<div class="fragment">{shown}</div>' if kind == "fragment" else shown)

@@ -12,11 +12,16 @@
   phase, as sphinx-togglebutton does, so pages carried them twice and the second
   `const THEBE_JS_URL` threw a SyntaxError in every reader's console. Each page
   keeps one copy of each inline script.
+* An edit of the book's own static files alone (`_static/book.css`, its scripts)
+  leaves every page up to date, and Sphinx then copies no static file, so the
+  site kept serving the old ones. After each HTML build, a file of `_static`
+  newer than its copy in the output (or missing there) is copied.
 
 Loaded by `sphinx: local_extensions`.
 """
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 VENDORED = Path(".cache") / "static"  # the local web packages (python3 tasks.py), not the book's own files
@@ -54,9 +59,27 @@ def drop_repeated_scripts(app, pagename, templatename, context, doctree) -> None
     scripts[:] = unique
 
 
+def publish_edited_static_files(app, exception) -> None:
+    if exception is not None or app.builder.format != "html":
+        return
+    out = Path(app.outdir) / "_static"
+    if not out.is_dir():
+        return
+    for folder in app.config.html_static_path:
+        source = Path(app.confdir) / folder
+        if not source.is_dir() or source.resolve() == (Path(app.confdir) / VENDORED).resolve():
+            continue
+        for path in source.rglob("*"):
+            target = out / path.relative_to(source)
+            if path.is_file() and (not target.exists() or path.stat().st_mtime > target.stat().st_mtime):
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(path, target)
+
+
 def setup(app):
     # Before Sphinx turns html_js_files into assets (its own config-inited handler, priority 800).
     app.connect("config-inited", show_third_level_headings)
     app.connect("config-inited", keep_only_the_book_assets, priority=100)
     app.connect("html-page-context", drop_repeated_scripts)
+    app.connect("build-finished", publish_edited_static_files)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

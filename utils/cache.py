@@ -19,8 +19,8 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-__all__ = ["CACHE_DIR_ENV", "BOOK_XLA_FLAGS", "default_cache_dir", "cache_env", "book_env",
-           "enable_compilation_cache"]
+__all__ = ["CACHE_DIR_ENV", "BOOK_XLA_FLAGS", "book_xla_flags", "installed_jaxlib", "default_cache_dir",
+           "cache_env", "book_env", "enable_compilation_cache"]
 
 CACHE_DIR_ENV = "JAX_COMPILATION_CACHE_DIR"
 # JAX caches only programs that took at least a second to compile (the defaults target
@@ -33,9 +33,46 @@ _SETTINGS = {
 
 # XLA's CPU backend with LLVM at -O1 instead of its default -O2: about a quarter less compile
 # time (most of what a section's execution costs on 2 cores), and no slower for the book's small
-# programs (benchmarks/ppo_cartpole.py). The results are not bit-identical to -O2's (as they
-# are not between CPUs): the chapters' checks hold under both, with the margins they state.
-BOOK_XLA_FLAGS = "--xla_backend_optimization_level=1"
+# programs (benchmarks/ppo_cartpole.py). From jaxlib 0.10 on, also XLA's older loop emitters instead
+# of its new fusion emitters: they compile the book's programs in about 40% less time and run the
+# longer training runs up to a third slower, a trade that shortens the whole cold book build from
+# 269 s to 198 s on the 2-core machine (benchmarks/book_build.py, 2026-12-04). The results are not
+# bit-identical to XLA's defaults (as they are not between CPUs): the chapters' checks hold, with
+# the margins they state, with and without the fusion emitters.
+_FLAGS = "--xla_backend_optimization_level=1"
+# Flags only some jaxlib releases know, by the first release the book uses them with. An unknown
+# flag in XLA_FLAGS aborts the process (jaxlib 0.4.30, the floor, has no fusion emitters).
+_NEWER_FLAGS = {(0, 10): "--xla_cpu_use_fusion_emitters=false"}
+
+
+def installed_jaxlib() -> str | None:
+    """This interpreter's jaxlib version (without importing it), or None if it has none."""
+    from importlib import metadata
+    try:
+        return metadata.version("jaxlib")
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def book_xla_flags(jaxlib_version: str | None) -> str:
+    """The book's XLA flags for a process that runs `jaxlib_version` (None: a jaxlib of unknown
+    version, which gets only the flags every release since the floor reads)."""
+    if jaxlib_version is not None and not isinstance(jaxlib_version, str):
+        raise TypeError(f"jaxlib_version must be a version string such as '0.10.2' or None, "
+                        f"got {type(jaxlib_version).__name__} {jaxlib_version!r}")
+    release = ()
+    if jaxlib_version is not None:
+        import re
+        match = re.match(r"(\d+)\.(\d+)", jaxlib_version)
+        if match is None:
+            raise ValueError(f"jaxlib_version must be a version string such as '0.10.2', got {jaxlib_version!r}")
+        release = (int(match[1]), int(match[2]))
+    extra = [flag for since, flag in _NEWER_FLAGS.items() if release and release >= since]
+    return " ".join([_FLAGS, *extra])
+
+
+# The flags for this interpreter's jaxlib.
+BOOK_XLA_FLAGS = book_xla_flags(installed_jaxlib())
 
 
 def default_cache_dir() -> Path:
@@ -67,7 +104,8 @@ def cache_env(path: str | os.PathLike | None = None) -> dict[str, str]:
 
 def book_env(path: str | os.PathLike | None = None, environ: Mapping[str, str] | None = None) -> dict[str, str]:
     """What the book's own processes (its build's kernels, the tests, nbval) run with: `cache_env(path)`
-    and `XLA_FLAGS` set to `BOOK_XLA_FLAGS`, unless `environ` (default `os.environ`) sets `XLA_FLAGS`."""
+    and `XLA_FLAGS` set to `BOOK_XLA_FLAGS` (the flags for this interpreter's jaxlib), unless
+    `environ` (default `os.environ`) sets `XLA_FLAGS`."""
     environ = os.environ if environ is None else environ
     if not isinstance(environ, Mapping):
         raise TypeError(f"environ must be a mapping of environment variables (or None), got {type(environ).__name__}")
