@@ -143,6 +143,15 @@ MEASURE = """() => {
   const cutOutputs = [...article.querySelectorAll('div.cell_output pre')].filter(visible)
     .filter((pre) => pre.scrollWidth > pre.clientWidth + 1)
     .map((pre) => pre.textContent.split('\\n').reduce((a, b) => (b.length > a.length ? b : a), '').slice(0, 80));
+  // Tables wider than the column: each must scroll in its own box, with the fading edge as its cue.
+  const wideTables = [...article.querySelectorAll('table')].filter(visible).map((t) => {
+    const box = t.closest('.pst-scrollable-table-container');
+    const style = box ? getComputedStyle(box) : null;
+    const mask = style ? (style.maskImage || style.webkitMaskImage || 'none') : 'none';
+    return {name: t.textContent.replace(/\s+/g, ' ').trim().slice(0, 60), width: t.getBoundingClientRect().width,
+            available: (box || article).clientWidth, scrolls: !!box && ['auto', 'scroll'].includes(style.overflowX),
+            cue: mask !== 'none'};
+  }).filter((t) => t.width > t.available + 1);
   const figures = [...article.querySelectorAll('img')].map((img) => {
     const figure = img.closest('figure');
     const caption = figure && figure.querySelector('figcaption');
@@ -156,6 +165,7 @@ MEASURE = """() => {
     codeLines: codeLines,
     outputText: outputText,
     cutOutputs: cutOutputs,
+    wideTables: wideTables,
     figures: figures,
     pageScrollsSideways: document.scrollingElement.scrollWidth > window.innerWidth + 1,
     thirdLevel: [...article.querySelectorAll('section > h3')].map((h) => h.parentElement.id)
@@ -384,6 +394,14 @@ def test_printed_output_fits_the_column(visits, source, width):
     """A printed line longer than the column wraps inside it; none is cut at the right edge."""
     cut = visits(source, width)["cutOutputs"]
     assert not cut, f"{source.name}: at {width} px printed output is wider than its box and cut off: {cut[:5]}"
+
+
+@by_stem(PAGES)
+def test_wide_tables_scroll_in_their_own_box_on_a_phone(visits, source):
+    """At 390 px a table wider than the column scrolls sideways inside its box, edges fading."""
+    wide = visits(source, PHONE)["wideTables"]
+    stuck = [t["name"] for t in wide if not (t["scrolls"] and t["cue"])]
+    assert not stuck, f"{source.name}: at {PHONE} px these tables are wider than the column without a scrolling box and its cue: {stuck}"
 
 
 @by_stem(PAGES)

@@ -417,8 +417,9 @@ def test_ppo_learns_pendulum_with_a_gaussian_policy(loss):
     checks.greater(float(after.min()), -400.0, what="every seed's mean action returns more than −400")
     checks.greater(float((after - np.asarray(before)).min()), 600.0, what="every seed improves by more than 600")
     # The Gaussian's log σ was learned: it fell from log σ_0 = 0 (exploration shrinks as the policy
-    # improves; seen: below −0.3 with the clipped form, −0.26 and −0.28 with the penalty form).
-    assert np.all(np.asarray(out.state.params.actor["log_std"]) < -0.2)
+    # improves). Seen: below −0.3 with the clipped form; −0.19 to −0.28 with the penalty form, by
+    # seed and XLA flags. A log σ that gets no gradient stays at 0 exactly.
+    assert np.all(np.asarray(out.state.params.actor["log_std"]) < -0.1)
 
 
 def test_a_box_action_space_gets_gaussian_actions_and_the_kl_penalty_works_there():

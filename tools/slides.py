@@ -30,7 +30,8 @@ pseudocode or animation fills a slide of its own, with its myst-nb caption
 (`mystnb: figure: caption`, numbered as in the book) beside it and its alt text
 (`mystnb: image: alt`); a cell whose input is hidden or removed shows only its figure;
 a table (a markdown output) fills a slide like a figure, with the italic paragraph the
-book sets under it as its caption (the deck sets it smaller until it fits); printed output (streams, plain-text results) never appears.
+book sets under it as its caption (the deck sets it smaller until it fits); printed
+output (streams, plain-text results) never appears.
 
 nbconvert's markdown renderer reads CommonMark, not MyST, so the text is translated:
 definitions, theorems, proofs and exercises become titled boxes numbered as in the
